@@ -29,8 +29,8 @@ from kazoo.exceptions import (
     ConnectionClosedError,
     ConnectionLoss,
     KazooException,
-    NoNodeError,
     NodeExistsError,
+    NoNodeError,
     NotEmptyError,
     OperationTimeoutError,
     RolledBackError,
@@ -242,8 +242,33 @@ class ZkClient:
         data, stat = self.call(lambda: self.kazoo.get_async(path), path)
         return bytes(data or b""), stat
 
+    def get_many(self, paths: Sequence[str]) -> list[tuple[bytes, ZnodeStat] | None]:
+        """Read many znodes pipelined (all requests in flight at once).
+
+        Returns ``(data, stat)`` per path, or None for a path that does not
+        exist. The whole batch shares one deadline of ``op_timeout``.
+        """
+        if not paths:
+            return []
+        deadline = Deadline(self.op_timeout, self.clock)
+        if not self.wait_connected(deadline.remaining()):
+            raise StoreUnavailable("ZooKeeper is not connected")
+        pending = [self.kazoo.get_async(p) for p in paths]
+        out: list[tuple[bytes, ZnodeStat] | None] = []
+        for path, result in zip(paths, pending, strict=True):
+            try:
+                data, stat = result.get(timeout=max(deadline.remaining(), 0.001))
+            except NoNodeError:
+                out.append(None)
+                continue
+            except Exception as exc:
+                raise translate(exc, path) from exc
+            out.append((bytes(data or b""), stat))
+        return out
+
     def exists(self, path: str) -> ZnodeStat | None:
-        return self.call(lambda: self.kazoo.exists_async(path), path)  # type: ignore[no-any-return]
+        stat: ZnodeStat | None = self.call(lambda: self.kazoo.exists_async(path), path)
+        return stat
 
     def children(self, path: str) -> list[str]:
         return list(self.call(lambda: self.kazoo.get_children_async(path), path))

@@ -87,3 +87,13 @@ def zk_ensemble(tmp_path: Path) -> Iterator[ZooKeeperEnsemble]:
     ensemble.start()
     yield ensemble
     ensemble.stop()
+
+
+@pytest.fixture
+def store(zk: ZkClient, keyspace: Keyspace):  # type: ignore[no-untyped-def]
+    """An initialised Store on the test's chroot."""
+    from pvc_core.store import Store
+
+    s = Store(zk, keyspace)
+    s.schema.initialise()
+    return s
