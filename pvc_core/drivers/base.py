@@ -91,3 +91,4 @@ class Driver(abc.ABC):
 
     def close(self) -> None:
         """Release connections and threads. Idempotent; default does nothing."""
+        return None

@@ -1,0 +1,1 @@
+"""Hook specifications (:mod:`.specs`) and the daemon's hook manager (:mod:`.manager`)."""

@@ -1,0 +1,79 @@
+"""Parse the few fields of libvirt domain XML the fake hypervisor needs."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from pvc_core.errors import InvalidInput
+
+_MIB = 1024 * 1024
+#: libvirt memory units -> bytes (libvirt's default unit is KiB).
+_UNITS: Mapping[str, int] = MappingProxyType({
+    "b": 1, "bytes": 1,
+    "kb": 1000, "k": 1024, "kib": 1024,
+    "mb": 1000**2, "m": 1024**2, "mib": 1024**2,
+    "gb": 1000**3, "g": 1024**3, "gib": 1024**3,
+    "tb": 1000**4, "t": 1024**4, "tib": 1024**4,
+})
+
+
+@dataclass(frozen=True)
+class ParsedDomain:
+    """The fields of a domain definition, and its XML with the UUID filled in."""
+
+    uuid: str
+    name: str
+    memory_mib: int
+    vcpus: int
+    xml: str
+
+
+def _int(text: str | None, what: str) -> int:
+    try:
+        value = int((text or "").strip())
+    except ValueError:
+        raise InvalidInput(f"domain XML: {what} is not an integer: {text!r}") from None
+    if value <= 0:
+        raise InvalidInput(f"domain XML: {what} must be positive, not {value}")
+    return value
+
+
+def parse_domain_xml(xml: str) -> ParsedDomain:
+    """Parse ``<domain>`` XML; generate a UUID when it has none.
+
+    Raises InvalidInput for malformed XML, a root that is not ``domain``, a
+    missing name or memory, a bad UUID, unit or number.
+    """
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise InvalidInput(f"domain XML is malformed: {exc}") from None
+    if root.tag != "domain":
+        raise InvalidInput(f"domain XML: root element is <{root.tag}>, not <domain>")
+    name = (root.findtext("name") or "").strip()
+    if not name:
+        raise InvalidInput("domain XML: <name> is missing or empty")
+    uuid_el = root.find("uuid")
+    if uuid_el is None or not (uuid_el.text or "").strip():
+        uuid_el = uuid_el if uuid_el is not None else ET.SubElement(root, "uuid")
+        uuid_el.text = str(uuidlib.uuid4())
+    try:
+        uuid = str(uuidlib.UUID((uuid_el.text or "").strip()))
+    except ValueError:
+        raise InvalidInput(f"domain XML: bad <uuid> {uuid_el.text!r}") from None
+    uuid_el.text = uuid
+    mem_el = root.find("memory")
+    if mem_el is None:
+        raise InvalidInput("domain XML: <memory> is missing")
+    unit = mem_el.get("unit", "KiB").lower()
+    if unit not in _UNITS:
+        raise InvalidInput(f"domain XML: unknown memory unit {mem_el.get('unit')!r}")
+    memory_bytes = _int(mem_el.text, "<memory>") * _UNITS[unit]
+    vcpu_el = root.find("vcpu")
+    vcpus = 1 if vcpu_el is None else _int(vcpu_el.text, "<vcpu>")
+    return ParsedDomain(uuid=uuid, name=name, memory_mib=-(-memory_bytes // _MIB),
+                        vcpus=vcpus, xml=ET.tostring(root, encoding="unicode"))

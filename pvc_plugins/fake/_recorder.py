@@ -1,0 +1,33 @@
+"""A thread-safe record of the calls made to a fake driver."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class CallRecorder:
+    """Mixin: ``calls`` lists ``(method, args)`` tuples in call order."""
+
+    def __init__(self) -> None:
+        self._calls_lock = threading.Lock()
+        self._calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def _record(self, method: str, *args: Any) -> None:
+        with self._calls_lock:
+            self._calls.append((method, args))
+
+    @property
+    def calls(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """A copy of the calls so far."""
+        with self._calls_lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[tuple[Any, ...]]:
+        """The argument tuples of every call to ``method``."""
+        return [args for name, args in self.calls if name == method]
+
+    def clear_calls(self) -> None:
+        """Forget the calls recorded so far."""
+        with self._calls_lock:
+            self._calls.clear()
