@@ -1,0 +1,1 @@
+"""The PVC command-line client (pvc): a cliff application. Built by the CLI issue."""

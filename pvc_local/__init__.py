@@ -1,0 +1,1 @@
+"""Local-cluster tooling: private ZooKeeper servers today, the cluster launcher next."""
