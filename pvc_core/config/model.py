@@ -66,6 +66,14 @@ class TimersConfig:
     keepalive_interval: float
     vm_shutdown_timeout: float
     console_log_lines: int
+    #: A crashed VM is restarted at most this many times in a row, then set to ``fail``.
+    restart_max_tries: int = 3
+    #: Seconds before the first restart of a crashed VM; doubled for each further try.
+    restart_backoff: float = 2.0
+    #: A VM that ran this long without crashing has its restart count reset.
+    restart_reset_after: float = 300.0
+    #: Size of the bounded pool that reconciles VMs in parallel.
+    reconcile_workers: int = 8
 
 
 @dataclass(frozen=True)
@@ -249,7 +257,9 @@ def build_config(data: Mapping[str, Any], source: str = "<config>") -> Config:
         zookeeper=ZookeeperConfig(",".join(z["hosts"]), tuple(z["hosts"]), z["root"],
                                   float(z["session_timeout"]), float(z["op_timeout"])),
         timers=TimersConfig(float(t["keepalive_interval"]), float(t["vm_shutdown_timeout"]),
-                            int(t["console_log_lines"])),
+                            int(t["console_log_lines"]), int(t["restart_max_tries"]),
+                            float(t["restart_backoff"]), float(t["restart_reset_after"]),
+                            int(t["reconcile_workers"])),
         fencing=FencingConfig(
             f["enabled"], int(f["fence_intervals"]), int(f["saving_throws"]),
             float(f["storm_guard_share"]), float(f["self_fence_after"]),

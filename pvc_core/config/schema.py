@@ -174,6 +174,10 @@ def core_schema() -> Schema:
                 "keepalive_interval": _num(5),
                 "vm_shutdown_timeout": _num(180),
                 "console_log_lines": _int(1000),
+                "restart_max_tries": _int(3, ge=1),
+                "restart_backoff": _num(2),
+                "restart_reset_after": _num(300),
+                "reconcile_workers": _int(8, ge=1, le=256),
             }),
             "fencing": _section({
                 "enabled": _bool(True),

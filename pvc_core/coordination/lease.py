@@ -7,11 +7,12 @@ moves only when
 
 * it is free (never taken, or released by its holder): :meth:`RunLease.acquire`;
 * its holder releases it: :meth:`RunLease.release`;
+* its holder hands it to the node a VM was live-migrated to: :meth:`RunLease.hand_over`;
 * its holder was proved off (fenced) and someone breaks it: :meth:`RunLease.break_`.
 
 Every change is a compare-and-set on the znode version, so two contenders
-never both win. Each successful acquire and each break adds one to the
-epoch; release keeps it. Winners' epochs therefore never repeat, and a
+never both win. Each successful acquire, hand-over and break adds one to
+the epoch; release keeps it. Winners' epochs therefore never repeat, and a
 holder can stamp its work (e.g. storage locks) with its epoch.
 
 Content (JSON)::
@@ -213,6 +214,36 @@ class RunLease:
                 return
             except (VersionConflict, NotFound):
                 self._check_deadline(deadline, "release")
+
+    def hand_over(self, to: str) -> int:
+        """Give a lease this holder holds directly to ``to``; return the new epoch.
+
+        Used at the end of a live migration: the VM already runs on ``to``, so
+        the lease must move without a moment in which it is free. Repeating a
+        hand-over whose reply was lost returns the same epoch.
+
+        :raises Conflict: this holder does not hold the lease.
+        :raises LockTimeout: the lease kept changing for :attr:`timeout` seconds.
+        :raises StoreUnavailable: ZooKeeper did not answer.
+        """
+        to = check_id(to, "to")
+        deadline = Deadline(self.timeout, self._clock)
+        while True:
+            info = self.read()
+            if info.holder == to and info.changed_by == self.holder:
+                self._set_valid(False)
+                return info.epoch  # our own hand-over, repeated or with a lost reply
+            if info.holder != self.holder:
+                raise Conflict(f"lease {self.path} is held by {info.holder or 'nobody'},"
+                               f" not by {self.holder}: cannot hand it over")
+            epoch = info.epoch + 1
+            try:
+                self.client.set(self.path, encode_lease(to, epoch, self.holder), info.version)
+            except (VersionConflict, NotFound):
+                self._check_deadline(deadline, "hand over")
+                continue
+            self._set_valid(False)
+            return epoch
 
     def break_(self, fenced_holder: str) -> int:
         """Free a lease held by ``fenced_holder`` and return the new epoch (old + 1).

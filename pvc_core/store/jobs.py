@@ -9,6 +9,7 @@ from typing import Any
 from pvc_core.errors import InvalidInput, NotFound
 from pvc_core.store.base import Repository
 from pvc_core.store.codec import Versioned, encode, read_json, update_json
+from pvc_core.store.zk import Op
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
@@ -17,14 +18,21 @@ FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 class JobRepository(Repository):
     """``{root}/jobs/{id}``: one JSON document per job, changed by compare-and-set."""
 
-    def create(self, kind: str, params: dict[str, Any], *, by: str = "") -> dict[str, Any]:
+    def build(self, kind: str, params: dict[str, Any], *, by: str = "") -> dict[str, Any]:
+        """A new job document (not yet stored); see :meth:`create_op`."""
         if not isinstance(kind, str) or not kind:
             raise InvalidInput("must be a non-empty string", "kind")
-        job_id = uuidlib.uuid4().hex
-        job = {"id": job_id, "kind": kind, "params": params, "state": "queued", "by": by,
-               "created": self.clock.wall(), "updated": self.clock.wall(),
-               "plan": None, "progress": {"done": 0, "total": 0}, "result": None, "log": []}
-        self.zk.create(self.ks.job(job_id), encode(job))
+        return {"id": uuidlib.uuid4().hex, "kind": kind, "params": params, "state": "queued",
+                "by": by, "created": self.clock.wall(), "updated": self.clock.wall(),
+                "plan": None, "progress": {"done": 0, "total": 0}, "result": None, "log": []}
+
+    def create_op(self, job: dict[str, Any]) -> Op:
+        """The transaction operation that stores ``job`` (to write it atomically with more)."""
+        return Op.create(self.ks.job(job["id"]), encode(job))
+
+    def create(self, kind: str, params: dict[str, Any], *, by: str = "") -> dict[str, Any]:
+        job = self.build(kind, params, by=by)
+        self.zk.transaction([self.create_op(job)])
         return job
 
     def get(self, job_id: str) -> Versioned[dict[str, Any]]:

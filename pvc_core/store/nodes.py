@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from pvc_core.keyspace import check_node_name
 from pvc_core.store.base import Repository
 from pvc_core.store.codec import Versioned, encode, read_json, update_json
 from pvc_core.store.records import NodeRecord
+from pvc_core.store.zk import Op
 
 
 class NodeRepository(Repository):
@@ -47,8 +49,7 @@ class NodeRepository(Repository):
             self.zk.create(self.ks.node(name), encode(record.to_dict()), makepath=True)
             return record
         except AlreadyExists:
-            return self.update(name, lambda r: NodeRecord(
-                r.name, r.daemon_state, r.coordinator_state, r.domain_state, dict(info)))
+            return self.update(name, lambda r: dataclasses.replace(r, info=dict(info)))
 
     def update(self, name: str, change: Callable[[NodeRecord], NodeRecord]) -> NodeRecord:
         """Apply ``change`` to the record with compare-and-set (retried on races)."""
@@ -63,6 +64,10 @@ class NodeRepository(Repository):
         except NotFound:
             raise NotFound(f"node {name!r} does not exist") from None
         return NodeRecord.from_dict(result.value)
+
+    def write_op(self, record: NodeRecord, version: int) -> Op:
+        """A compare-and-set transaction operation writing ``record``."""
+        return Op.set(self.ks.node(record.name), encode(record.to_dict()), version)
 
     def set_states(self, name: str, **states: Any) -> NodeRecord:
         """Set any of ``daemon_state``, ``coordinator_state``, ``domain_state``."""

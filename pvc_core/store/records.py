@@ -102,17 +102,24 @@ class VmStateRecord:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a VM is assigned (``node``) and where it came from (``last_node``)."""
+    """Where a VM is assigned and why.
+
+    ``node``: the node it runs on (or will start on). ``last_node``: where a
+    ``migrate`` took it from (``unmigrate`` returns it there; ``move`` clears
+    it). ``wait_for``: the VM was stopped because no node could take it and
+    starts again when that node is ready.
+    """
 
     node: str | None = None
     last_node: str | None = None
+    wait_for: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Placement:
-        return cls(data.get("node"), data.get("last_node"))
+        return cls(data.get("node"), data.get("last_node"), data.get("wait_for"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "last_node": self.last_node}
+        return {"node": self.node, "last_node": self.last_node, "wait_for": self.wait_for}
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,9 @@ class VmRecord:
     state: VmStateRecord
     placement: Placement
     versions: dict[str, int] = field(default_factory=dict)
+    #: Resources read from the domain XML when it was defined or modified.
+    memory_mib: int = 0
+    vcpus: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,8 @@ class NodeRecord:
     coordinator_state: CoordinatorState = CoordinatorState.CLIENT
     domain_state: DomainState = DomainState.READY
     info: dict[str, Any] = field(default_factory=dict)
+    #: The flush or ready job that drives the current domain state, if any.
+    job: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeRecord:
@@ -145,9 +157,10 @@ class NodeRecord:
             coordinator_state=CoordinatorState(data.get("coordinator_state", "client")),
             domain_state=DomainState(data.get("domain_state", "ready")),
             info=dict(data.get("info") or {}),
+            job=data.get("job"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "daemon_state": self.daemon_state.value,
                 "coordinator_state": self.coordinator_state.value,
-                "domain_state": self.domain_state.value, "info": self.info}
+                "domain_state": self.domain_state.value, "info": self.info, "job": self.job}

@@ -25,7 +25,7 @@ class VmRepository(Repository):
 
     def define(self, vm_uuid: str, name: str, xml: str, *, meta: VmMeta | None = None,
                node: str | None = None, state: VMState = VMState.STOP,
-               by: str = "") -> VmRecord:
+               by: str = "", memory_mib: int = 0, vcpus: int = 0) -> VmRecord:
         """Create a VM atomically; raise AlreadyExists if the name or UUID is taken."""
         vm_uuid = check_uuid(vm_uuid)
         check_vm_name(name)
@@ -35,7 +35,9 @@ class VmRepository(Repository):
         state_rec = VmStateRecord(state, "defined", by)
         placement = Placement(node, None)
         ops = [
-            Op.create(self.ks.vm(vm_uuid), encode({"name": name, "meta": meta.to_dict()})),
+            Op.create(self.ks.vm(vm_uuid), encode({
+                "name": name, "meta": meta.to_dict(),
+                "resources": {"memory_mib": memory_mib, "vcpus": vcpus}})),
             Op.create(self.ks.vm_state(vm_uuid), encode(state_rec.to_dict())),
             Op.create(self.ks.vm_placement(vm_uuid), encode(placement.to_dict())),
             Op.create(self.ks.vm_xml(vm_uuid), xml.encode()),
@@ -47,7 +49,7 @@ class VmRepository(Repository):
             if self.ks.vm_name(name) in str(exc):
                 raise AlreadyExists(f"VM name {name!r} is already taken") from None
             raise AlreadyExists(f"VM {vm_uuid} is already defined") from None
-        return VmRecord(vm_uuid, name, meta, state_rec, placement)
+        return VmRecord(vm_uuid, name, meta, state_rec, placement, {}, memory_mib, vcpus)
 
     def remove(self, vm_uuid: str) -> None:
         """Delete the VM and everything under it, and free its name, atomically."""
@@ -103,12 +105,15 @@ class VmRepository(Repository):
             if meta_r is None or state_r is None or place_r is None:
                 continue  # removed while listing
             meta = decode(meta_r[0], paths[3 * i])
+            resources = meta.get("resources") or {}
             out.append(VmRecord(
                 uuid=u, name=meta["name"], meta=VmMeta.from_dict(meta.get("meta")),
                 state=VmStateRecord.from_dict(decode(state_r[0], paths[3 * i + 1])),
                 placement=Placement.from_dict(decode(place_r[0], paths[3 * i + 2])),
                 versions={"meta": meta_r[1].version, "state": state_r[1].version,
-                          "placement": place_r[1].version}))
+                          "placement": place_r[1].version},
+                memory_mib=int(resources.get("memory_mib", 0)),
+                vcpus=int(resources.get("vcpus", 0))))
         return out
 
     def get_xml(self, name_or_uuid: str) -> Versioned[str]:
@@ -133,6 +138,24 @@ class VmRepository(Repository):
                              lambda raw: change(Placement.from_dict(raw)).to_dict())
         return Placement.from_dict(result.value)
 
+    def set_placement_and_state(self, record: VmRecord, placement: Placement,
+                                state: VmStateRecord | None = None) -> None:
+        """Write placement (and state) in one transaction, both compare-and-set
+        against the versions ``record`` was read at.
+
+        Raises VersionConflict when either changed since: the caller re-reads
+        and decides again.
+        """
+        ops = [Op.set(self.ks.vm_placement(record.uuid), encode(placement.to_dict()),
+                      record.versions.get("placement", -1))]
+        if state is not None:
+            ops.append(Op.set(self.ks.vm_state(record.uuid), encode(state.to_dict()),
+                              record.versions.get("state", -1)))
+        try:
+            self.zk.transaction(ops)
+        except VersionConflict:
+            raise VersionConflict(f"VM {record.name} changed meanwhile; try again") from None
+
     def update_meta(self, name_or_uuid: str, **changes: Any) -> VmMeta:
         """Change metadata fields (validated); unknown fields are InvalidInput."""
         vm_uuid = self.resolve(name_or_uuid)
@@ -144,11 +167,16 @@ class VmRepository(Repository):
         result = update_json(self.zk, self.ks.vm(vm_uuid), apply)
         return VmMeta.from_dict(result.value["meta"])
 
-    def set_xml(self, name_or_uuid: str, xml: str, expected_version: int = -1) -> None:
+    def set_xml(self, name_or_uuid: str, xml: str, *, memory_mib: int, vcpus: int,
+                expected_version: int = -1) -> None:
+        """Replace the domain XML and the resources read from it, atomically."""
         if not isinstance(xml, str) or not xml.strip():
             raise InvalidInput("must be a non-empty domain XML document", "xml")
         vm_uuid = self.resolve(name_or_uuid)
-        self.zk.set(self.ks.vm_xml(vm_uuid), xml.encode(), expected_version)
+        raw = read_json(self.zk, self.ks.vm(vm_uuid))
+        doc = {**raw.value, "resources": {"memory_mib": memory_mib, "vcpus": vcpus}}
+        self.zk.transaction([Op.set(self.ks.vm_xml(vm_uuid), xml.encode(), expected_version),
+                             Op.set(self.ks.vm(vm_uuid), encode(doc), raw.version)])
 
     def raw_meta(self, name_or_uuid: str) -> Versioned[Any]:
         return read_json(self.zk, self.ks.vm(self.resolve(name_or_uuid)))

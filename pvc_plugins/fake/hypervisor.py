@@ -24,7 +24,7 @@ from pvc_core.drivers.hypervisor import (
     HypervisorDriver,
 )
 from pvc_core.errors import AlreadyExists, Conflict, DriverError, NotFound
-from pvc_plugins.fake._domain_xml import parse_domain_xml
+from pvc_core.domainxml import parse_domain_xml
 from pvc_plugins.fake._recorder import CallRecorder
 
 

@@ -139,3 +139,18 @@ def test_session_loss_invalidates_until_reverified(
     assert lease.holds()  # the lease is persistent: still ours after re-verification
     assert lease.valid
     lease.close()
+
+
+def test_hand_over_moves_the_lease_without_freeing_it(
+        zk_factory: Callable[..., ZkClient], keyspace: Keyspace) -> None:
+    path = keyspace.vm_lease("12345678-1234-1234-1234-123456789abc")
+    src = RunLease(zk_factory(), path, "hv1")
+    dst = RunLease(zk_factory(), path, "hv2")
+    first = src.acquire()
+    assert src.hand_over("hv2") == first + 1
+    assert src.hand_over("hv2") == first + 1  # a repeated hand-over is idempotent
+    info = dst.read()
+    assert info.holder == "hv2" and info.epoch == first + 1
+    assert dst.holds() and not src.valid
+    with pytest.raises(Conflict):
+        src.hand_over("hv3")
