@@ -1,0 +1,311 @@
+"""The node daemon: an object, so several can live in one process.
+
+Start-up: connect to ZooKeeper, check (and if this code is newer, migrate)
+the keyspace schema, load and validate the enabled drivers, register the
+node, announce liveness, start the keepalive, the watches, the reconciler,
+the console publisher and the job runner, reconcile every VM once, and
+reach daemon state ``run``. Nothing waits on a fixed sleep.
+
+Shut-down (:meth:`NodeDaemon.stop`, SIGTERM in ``pvcnoded``): state
+``shutdown``, stop taking new work, let the steps in flight finish (bounded),
+state ``stop``, and stop the keepalive last. VMs keep running: stopping the
+daemon is not stopping the node (flush it first for that).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+from typing import Any
+
+from pvc_core import __version__
+from pvc_core.clock import Clock, SystemClock
+from pvc_core.config import Config
+from pvc_core.console import ConsoleLogWatcher
+from pvc_core.coordination.liveness import Liveness
+from pvc_core.daemon.context import NodeContext
+from pvc_core.daemon.jobs import NodeJobRunner
+from pvc_core.daemon.keepalive import Keepalive
+from pvc_core.daemon.migration import Migrator
+from pvc_core.daemon.reconciler import Reconciler
+from pvc_core.daemon.vmctl import VmController
+from pvc_core.drivers.base import DriverContext
+from pvc_core.drivers.factory import load_hypervisor
+from pvc_core.drivers.hypervisor import DomainState, HypervisorDriver
+from pvc_core.errors import PVCError, SchemaTooNew
+from pvc_core.hooks.manager import HookManager
+from pvc_core.keyspace import SCHEMA_VERSION
+from pvc_core.states import DaemonState
+from pvc_core.store import Store
+from pvc_core.store.records import VmRecord
+from pvc_core.store.watch import VmWatcher, ZnodeWatch
+from pvc_core.store.zk import ZkClient
+
+
+class NodeDaemon:
+    """One node's daemon. ``start()`` returns once the node is in state ``run``."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None,
+                 driver_extras: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.me = config.node.name
+        self.clock: Clock = clock or SystemClock()
+        self.driver_extras = dict(driver_extras or {})
+        self.ctx: NodeContext | None = None
+        self.state = DaemonState.INIT
+        #: Set (with :attr:`exit_code`) when the daemon asks its process to stop it.
+        self.exit_code: int | None = None
+        self.exit_requested = threading.Event()
+        self._vm_records: list[VmRecord] = []
+        self._consoles: dict[str, ConsoleLogWatcher] = {}
+        self._threads: list[threading.Thread] = []
+        self._lost = threading.Event()
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every part; raise (after cleaning up) if the node cannot run."""
+        from pvc_core.daemon.logs import logger
+
+        log = logger("daemon", self.me)
+        z = self.config.zookeeper
+        log.info("PVC node daemon %s starting: node %s of cluster %s, ZooKeeper %s%s",
+                 __version__, self.me, self.config.cluster.name, z.hosts, z.root)
+        zk = ZkClient(z.hosts, session_timeout=z.session_timeout, op_timeout=z.op_timeout,
+                      clock=self.clock)
+        zk.start()
+        try:
+            self._start(zk)
+        except BaseException:
+            self._teardown(zk)
+            raise
+
+    def _start(self, zk: ZkClient) -> None:
+        from pvc_core.daemon.logs import logger
+        from pvc_core.keyspace import Keyspace
+
+        store = Store(zk, Keyspace(self.config.zookeeper.root), self.clock)
+        store.decisions.max_records = self.config.logging.decision_log_max
+        self._prepare_schema(store)
+        hooks = HookManager(logger("hooks", self.me))
+        hv = self._load_hypervisor(hooks)
+        ctx = NodeContext(self.me, self.config, store, hv, hooks, self.clock)
+        self.ctx = ctx
+        caps = hv.capabilities()
+        host = hv.host_stats()
+        store.nodes.register(self.me, {
+            "pvc_version": __version__, "schema": SCHEMA_VERSION, "pid": os.getpid(),
+            "host": platform.node(), "hypervisor": self.config.hypervisor.driver,
+            "live_migration": caps.live_migration, "migration_uri": hv.migration_uri(),
+            "memory_total_mib": host.memory_total_mib, "cpus": host.cpu_count,
+            "started": self.clock.wall()})
+        self._set_state(DaemonState.INIT)
+        self.liveness = Liveness(zk, store.ks, self.me)
+        self.liveness.announce(wait=self.config.zookeeper.session_timeout * 2)
+        self.keepalive = Keepalive(ctx, self.liveness, self._assigned)
+        self.keepalive.start()
+        self.vms = VmController(ctx)
+        self.vms.migrator = Migrator(ctx, self.vms)
+        self.reconciler = Reconciler(self.vms.reconcile, self.config.timers.reconcile_workers,
+                                     self.clock, ctx.log("vm"))
+        self.jobs = NodeJobRunner(ctx)
+        self._watch(zk, store)
+        self.reconciler.start()
+        self._resync()
+        self.reconciler.wait_idle(self.config.migration.vm_timeout)
+        self.jobs.start()
+        self._spawn(self._resync_loop, "resync")
+        self._spawn(self._console_loop, "console")
+        self._set_state(DaemonState.RUN)
+        hooks.call_with_deadline("pvc_node_started", 10.0, node=self.me)
+        ctx.log("daemon").info("node %s is running (%d VMs assigned here)", self.me,
+                               len(self._assigned()))
+
+    def _prepare_schema(self, store: Store) -> None:
+        current = store.schema.check()  # raises SchemaTooNew
+        if current is None:
+            store.schema.initialise()
+        elif current < SCHEMA_VERSION:
+            from pvc_core.daemon.logs import logger
+
+            logger("daemon", self.me).warning(
+                "cluster keyspace schema is version %d: migrating to %d", current,
+                SCHEMA_VERSION)
+            store.schema.migrate()
+
+    def _load_hypervisor(self, hooks: HookManager) -> HypervisorDriver:
+        from pvc_core.daemon.logs import logger
+
+        cfg = self.config.hypervisor
+        if not cfg.enabled or not cfg.driver:
+            raise PVCError("the node daemon needs a hypervisor driver (hypervisor.enabled)")
+        context = DriverContext(node=self.me, cluster=self.config.cluster.name,
+                                state_dir=self.config.node.state_dir, clock=self.clock,
+                                logger=logger("hypervisor", self.me),
+                                extras=self.driver_extras)
+        hv = load_hypervisor(cfg.driver, self.config.driver_options("hypervisor", cfg.driver),
+                             context)
+        result = hv.validate()
+        if not result.ok:
+            hv.close()
+            raise PVCError(f"hypervisor driver {cfg.driver}: {result.message}")
+        hooks.register(hv, f"hypervisor.{cfg.driver}")
+        return hv
+
+    # -- watches --------------------------------------------------------------
+
+    def _watch(self, zk: ZkClient, store: Store) -> None:
+        """Watches feed the reconciler, the job runner and the schema check."""
+
+        def on_vm(uuid: str) -> None:
+            assert self.ctx is not None
+            self.ctx.changes.notify(f"vm:{uuid}")
+            self.reconciler.enqueue(uuid)
+
+        self.vm_watch = VmWatcher(zk, store.ks, on_vm)
+        self.vm_watch.start()
+        self.node_watch = ZnodeWatch(zk, store.ks.node(self.me),
+                                     lambda _p: self.jobs.wake.set())
+        self.node_watch.arm()
+        self.schema_watch = ZnodeWatch(
+            zk, store.ks.schema(), lambda _p: self._spawn(self._schema_changed, "schema"))
+        self.schema_watch.arm()
+
+        def on_state(state: str) -> None:
+            if state == "LOST":
+                self._lost.set()
+            elif state == "CONNECTED" and self._lost.is_set():
+                self._lost.clear()
+                self.vm_watch.rearm()
+                self.node_watch.arm()
+                self.schema_watch.arm()
+
+        zk.add_listener(on_state)
+
+    def _schema_changed(self) -> None:
+        from pvc_core.daemon.upgrade import handle_schema_change
+
+        handle_schema_change(self)
+
+    # -- loops ------------------------------------------------------------------
+
+    def _spawn(self, fn: Any, name: str) -> None:
+        t = threading.Thread(target=fn, name=f"{name}-{self.me}", daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def _assigned(self) -> list[VmRecord]:
+        return [v for v in self._vm_records if v.placement.node == self.me]
+
+    def _resync(self) -> None:
+        """Level-triggered: look at every VM in the store and every local domain."""
+        assert self.ctx is not None
+        self._vm_records = self.ctx.store.vms.all()
+        uuids = {v.uuid for v in self._vm_records}
+        uuids |= {d.uuid for d in self.ctx.hv.list_domains()}
+        for uuid in sorted(uuids):
+            self.reconciler.enqueue(uuid)
+
+    def _resync_loop(self) -> None:
+        assert self.ctx is not None
+        while not self.ctx.stopping.wait(self.config.timers.keepalive_interval):
+            try:
+                self._resync()
+            except PVCError as exc:
+                self.ctx.log("vm").warning("resync failed: %s", exc)
+
+    def _console_loop(self) -> None:
+        assert self.ctx is not None
+        lines = self.config.timers.console_log_lines
+        period = min(1.0, self.config.timers.keepalive_interval)
+        while lines > 0 and not self.ctx.stopping.wait(period):
+            try:
+                self._poll_consoles(lines)
+            except PVCError as exc:
+                self.ctx.log("console").warning("console publishing failed: %s", exc)
+
+    def _poll_consoles(self, lines: int) -> None:
+        assert self.ctx is not None
+        running = {d.uuid for d in self.ctx.hv.list_domains() if d.state is DomainState.RUNNING}
+        for uuid in list(self._consoles):
+            if uuid not in running:
+                del self._consoles[uuid]
+        for uuid in running:
+            watcher = self._consoles.get(uuid)
+            if watcher is None:
+                path = self.ctx.hv.console_log_path(uuid)
+                if not path:
+                    continue
+                watcher = ConsoleLogWatcher(path, lines, self._publisher(uuid))
+                self._consoles[uuid] = watcher
+            watcher.poll()
+
+    def _publisher(self, uuid: str) -> Any:
+        assert self.ctx is not None
+        store = self.ctx.store
+
+        def publish(text: str) -> None:
+            path = store.ks.vm_console(uuid)
+            if store.zk.exists(store.ks.vm(uuid)) is None:
+                return
+            data = text.encode()[-900_000:]
+            if store.zk.exists(path) is None:
+                store.zk.create(path, data)
+            else:
+                store.zk.set(path, data)
+
+        return publish
+
+    # -- stop -----------------------------------------------------------------
+
+    def _set_state(self, state: DaemonState) -> None:
+        assert self.ctx is not None
+        self.state = state
+        self.ctx.store.nodes.set_states(self.me, daemon_state=state)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop cleanly; the keepalive stops last. Idempotent."""
+        ctx = self.ctx
+        if ctx is None or ctx.stopping.is_set():
+            return
+        log = ctx.log("daemon")
+        log.info("shutting down")
+        try:
+            self._set_state(DaemonState.SHUTDOWN)
+        except PVCError as exc:
+            log.warning("could not record shutdown: %s", exc)
+        ctx.stopping.set()
+        self.vm_watch.stop()
+        self.node_watch.cancel()
+        self.schema_watch.cancel()
+        self.jobs.stop(timeout / 2)
+        self.reconciler.stop(timeout / 2)
+        for t in self._threads:
+            t.join(5)
+        try:
+            self._set_state(DaemonState.STOP)
+        except PVCError as exc:
+            log.warning("could not record stop: %s", exc)
+        self.keepalive.stop()
+        self._teardown(ctx.store.zk)
+        log.info("stopped")
+
+    def _teardown(self, zk: ZkClient) -> None:
+        if self.ctx is not None:
+            try:
+                self.liveness.withdraw()
+            except (PVCError, AttributeError):
+                pass
+            self.ctx.hv.close()
+        zk.stop()
+
+    def request_exit(self, code: int, why: str) -> None:
+        """Ask the process hosting this daemon to stop it and exit with ``code``."""
+        if self.ctx is not None:
+            self.ctx.log("daemon").error("%s", why)
+        self.exit_code = code
+        self.exit_requested.set()
+
+
+__all__ = ["NodeDaemon", "SchemaTooNew"]

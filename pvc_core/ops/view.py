@@ -1,0 +1,77 @@
+"""A snapshot of the cluster as placement sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pvc_core.placement import NodeView, VmView
+from pvc_core.states import VM_RUNNING_STATES
+from pvc_core.store import Store
+from pvc_core.store.codec import decode
+from pvc_core.store.records import NodeRecord, VmRecord
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """Nodes (with their keepalive stats) and VMs, read at one moment."""
+
+    nodes: dict[str, NodeRecord]
+    stats: dict[str, dict[str, Any]]
+    vms: list[VmRecord]
+
+    def node_views(self) -> list[NodeView]:
+        """NodeViews whose allocations come from the VMs assigned in the store.
+
+        Allocated memory counts VMs meant to run on the node, provisioned
+        memory every VM assigned to it; so two placements made one after the
+        other see each other even before any keepalive reports them.
+        """
+        alloc: dict[str, list[int]] = {n: [0, 0, 0, 0] for n in self.nodes}
+        groups: dict[str, set[str]] = {n: set() for n in self.nodes}
+        for vm in self.vms:
+            node = vm.placement.node
+            if node not in alloc:
+                continue
+            alloc[node][1] += vm.memory_mib
+            if vm.state.state in VM_RUNNING_STATES:
+                alloc[node][0] += vm.memory_mib
+                alloc[node][2] += vm.vcpus
+                alloc[node][3] += 1
+                if vm.meta.anti_affinity:
+                    groups[node].add(vm.meta.anti_affinity)
+        out = []
+        for name, rec in sorted(self.nodes.items()):
+            st = self.stats.get(name, {})
+            total = int(st.get("memory_total_mib") or rec.info.get("memory_total_mib", 0))
+            a = alloc[name]
+            out.append(NodeView(
+                name=name, daemon_state=rec.daemon_state.value,
+                domain_state=rec.domain_state.value, memory_total_mib=total,
+                memory_allocated_mib=a[0], memory_provisioned_mib=a[1],
+                load=float(st.get("load", 0.0)), vcpus_allocated=a[2], vms_running=a[3],
+                anti_affinity_groups=frozenset(groups[name])))
+        return out
+
+    def live_migration(self, node: str) -> bool:
+        """Whether a node's hypervisor can live-migrate (from its registration)."""
+        rec = self.nodes.get(node)
+        return bool(rec and rec.info.get("live_migration"))
+
+
+def vm_view(vm: VmRecord) -> VmView:
+    return VmView(name=vm.name, memory_mib=vm.memory_mib, vcpus=vm.vcpus,
+                  node=vm.placement.node, node_limit=vm.meta.node_limit,
+                  selector=vm.meta.selector, anti_affinity=vm.meta.anti_affinity)
+
+
+def read_view(store: Store) -> ClusterView:
+    """Read nodes, their keepalive stats and all VMs (pipelined reads)."""
+    nodes = {n.name: n for n in store.nodes.all()}
+    names = sorted(nodes)
+    results = store.zk.get_many([store.ks.node_keepalive(n) for n in names])
+    stats: dict[str, dict[str, Any]] = {}
+    for name, result in zip(names, results, strict=True):
+        doc = decode(result[0], name) if result else None
+        stats[name] = dict((doc or {}).get("stats") or {})
+    return ClusterView(nodes, stats, store.vms.all())
