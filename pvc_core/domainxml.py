@@ -23,13 +23,19 @@ _UNITS: Mapping[str, int] = MappingProxyType({
 
 @dataclass(frozen=True)
 class ParsedDomain:
-    """The fields of a domain definition, and its XML with the UUID filled in."""
+    """The fields of a domain definition, and its XML with the UUID filled in.
+
+    ``domain_type`` is the ``type`` attribute of ``<domain>`` ("" when absent);
+    ``console_path`` the file its serial console is logged to (None if none).
+    """
 
     uuid: str
     name: str
     memory_mib: int
     vcpus: int
     xml: str
+    domain_type: str = ""
+    console_path: str | None = None
 
 
 def _int(text: str | None, what: str) -> int:
@@ -42,18 +48,45 @@ def _int(text: str | None, what: str) -> int:
     return value
 
 
-def parse_domain_xml(xml: str) -> ParsedDomain:
-    """Parse ``<domain>`` XML; generate a UUID when it has none.
-
-    Raises InvalidInput for malformed XML, a root that is not ``domain``, a
-    missing name or memory, a bad UUID, unit or number.
-    """
+def parse_root(xml: str) -> ET.Element:
+    """Parse XML whose root must be ``<domain>``; raises InvalidInput."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
         raise InvalidInput(f"domain XML is malformed: {exc}") from None
     if root.tag != "domain":
         raise InvalidInput(f"domain XML: root element is <{root.tag}>, not <domain>")
+    return root
+
+
+def console_path(root: ET.Element) -> str | None:
+    """The file a domain's serial console is written to, or None.
+
+    In order of preference: ``<serial type='file'><source path=.../>``, a
+    serial device's ``<log file=.../>``, then the same two for ``<console>``.
+    """
+    devices = root.find("devices")
+    if devices is None:
+        return None
+    for tag in ("serial", "console"):
+        for dev in devices.findall(tag):
+            source = dev.find("source")
+            if dev.get("type") == "file" and source is not None and source.get("path"):
+                return source.get("path")
+        for dev in devices.findall(tag):
+            log = dev.find("log")
+            if log is not None and log.get("file"):
+                return log.get("file")
+    return None
+
+
+def parse_domain_xml(xml: str) -> ParsedDomain:
+    """Parse ``<domain>`` XML; generate a UUID when it has none.
+
+    Raises InvalidInput for malformed XML, a root that is not ``domain``, a
+    missing name or memory, a bad UUID, unit or number.
+    """
+    root = parse_root(xml)
     name = (root.findtext("name") or "").strip()
     if not name:
         raise InvalidInput("domain XML: <name> is missing or empty")
@@ -76,4 +109,6 @@ def parse_domain_xml(xml: str) -> ParsedDomain:
     vcpu_el = root.find("vcpu")
     vcpus = 1 if vcpu_el is None else _int(vcpu_el.text, "<vcpu>")
     return ParsedDomain(uuid=uuid, name=name, memory_mib=-(-memory_bytes // _MIB),
-                        vcpus=vcpus, xml=ET.tostring(root, encoding="unicode"))
+                        vcpus=vcpus, xml=ET.tostring(root, encoding="unicode"),
+                        domain_type=(root.get("type") or "").strip(),
+                        console_path=console_path(root))

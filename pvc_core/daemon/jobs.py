@@ -266,8 +266,13 @@ class NodeJobRunner:
         self.ctx.store.nodes.update(self.ctx.me, change)
 
     def _job(self, job_id: str | None, **changes: Any) -> None:
+        """Update the job record (best effort); stamps when it started and finished."""
         if not job_id:
             return
+        if changes.get("state") == "running":
+            changes["started"] = self.ctx.clock.wall()
+        elif changes.get("state") in ("succeeded", "failed", "cancelled"):
+            changes["finished"] = self.ctx.clock.wall()
         try:
             self.ctx.store.jobs.update(job_id, lambda j: {**j, **changes})
         except NotFound:

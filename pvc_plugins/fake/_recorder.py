@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any
+
+#: Calls kept per driver: a fake that runs in a long-lived daemon must not grow forever.
+MAX_CALLS = 10_000
 
 
 class CallRecorder:
-    """Mixin: ``calls`` lists ``(method, args)`` tuples in call order."""
+    """Mixin: ``calls`` lists the last ``MAX_CALLS`` ``(method, args)`` tuples in call order."""
 
     def __init__(self) -> None:
         self._calls_lock = threading.Lock()
-        self._calls: list[tuple[str, tuple[Any, ...]]] = []
+        self._calls: deque[tuple[str, tuple[Any, ...]]] = deque(maxlen=MAX_CALLS)
 
     def _record(self, method: str, *args: Any) -> None:
         with self._calls_lock:

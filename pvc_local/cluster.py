@@ -1,0 +1,380 @@
+"""The local cluster: one private ZooKeeper and N node daemons on loopback.
+
+:class:`LocalCluster` starts, inspects, breaks and stops a whole cluster
+whose state lives under one directory (``cluster.json`` records what was
+started; see :mod:`pvc_local.state`). Separate ``pvc-local`` invocations on
+the same directory manage the same cluster. Layout of ``DIR``::
+
+    cluster.json            what is running (PIDs with start times, paths)
+    zookeeper/              zoo.cfg, data/, zk.log
+    node1/pvc.yaml          node1's configuration (pvc_local.configgen)
+    node1/host.xml          its libvirt test-driver host (--hypervisor test)
+    node1/pvcnoded.log      its daemon's stdout and stderr
+    node1/state/            its node.state_dir
+    node1/libvirtd/         its libvirtd (--hypervisor qemu)
+    multinode.log           the shared process's log (in-process mode)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pvc_core.clock import Deadline
+from pvc_core.errors import PVCError
+from pvc_core.keyspace import Keyspace
+from pvc_core.store import Store, ZkClient
+from pvc_local import configgen, launch, procs
+from pvc_local.procs import ProcState
+from pvc_local.state import ClusterState, NodeEntry, load_state, purge_files, save_state
+from pvc_local.status import NodeStatus, node_status, read_store, running_as
+from pvc_local.zookeeper import ZooKeeperServer
+
+#: Interval of the polls in waits (each wait also has a deadline).
+POLL = 0.1
+
+log = logging.getLogger(__name__)
+
+
+class LocalClusterError(RuntimeError):
+    """A local-cluster operation failed; the message is one line for the user."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an error (details such as log tails stay in the logs)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+class LocalCluster:
+    """A local cluster kept under ``directory`` (see the module docstring).
+
+    ``daemon_module`` is the module run as each node daemon (``python -m
+    MODULE --config FILE``); only tests replace it.
+    """
+
+    def __init__(self, directory: Path | str, *,
+                 daemon_module: str = launch.DAEMON_MODULE) -> None:
+        self.directory = Path(directory).absolute()
+        self.daemon_module = daemon_module
+        self._children: dict[int, Any] = {}  # pid -> Popen of what this object started
+        self._pause = threading.Event()  # never set: waits with timeouts, not sleeps
+
+    # -- the record ---------------------------------------------------------
+
+    def record(self) -> ClusterState:
+        """The cluster's ``cluster.json``; LocalClusterError when there is none."""
+        state = load_state(self.directory)
+        if state is None:
+            raise LocalClusterError(f"no local cluster in {self.directory} "
+                                    "(start one with: pvc-local up)")
+        return state
+
+    def _save(self, state: ClusterState) -> ClusterState:
+        save_state(self.directory, state)
+        return state
+
+    @property
+    def zk_hosts(self) -> str:
+        """``127.0.0.1:PORT`` of the cluster's ZooKeeper server."""
+        return self.record().zk_hosts
+
+    def is_up(self) -> bool:
+        """True when anything recorded (ZooKeeper or a daemon) still runs."""
+        state = load_state(self.directory)
+        return state is not None and any(
+            procs.is_running(r) for r in [state.zk_process, *state.processes()])
+
+    def store(self, connect_timeout: float = 10.0) -> Store:
+        """A connected :class:`~pvc_core.store.Store` on the cluster; the caller closes it."""
+        zk = ZkClient(self.zk_hosts, session_timeout=6.0, op_timeout=5.0,
+                      connect_timeout=connect_timeout)
+        zk.start()
+        return Store(zk, Keyspace(configgen.ZK_ROOT))
+
+    # -- up -------------------------------------------------------------------
+
+    def up(self, nodes: int = 3, hypervisor: str = "test", node_memory_mib: int = 16384,
+           node_cpus: int = 8, in_process: bool = False, wait: float = 60.0,
+           coordinators: int = configgen.MAX_COORDINATORS,
+           cache_dir: Path | None = None) -> ClusterState:
+        """Start ZooKeeper and the node daemons; return once every node is ``run``.
+
+        Raises LocalClusterError (after stopping whatever it started) when a
+        cluster is already up here, an argument is bad, or anything fails.
+        """
+        if hypervisor not in configgen.HYPERVISORS:
+            raise LocalClusterError(f"unknown hypervisor {hypervisor!r} "
+                                    f"(one of {', '.join(configgen.HYPERVISORS)})")
+        try:
+            names = configgen.node_names(nodes)
+            size = configgen.NodeSize(node_memory_mib, node_cpus)
+        except ValueError as exc:
+            raise LocalClusterError(str(exc)) from None
+        if self.is_up():
+            raise LocalClusterError(f"a local cluster is already up in {self.directory} "
+                                    "(pvc-local down first)")
+        self.down()  # a stale record (e.g. a crashed up): stop what it still names
+        if hypervisor in ("test", "qemu") and not launch.libvirt_available():
+            raise LocalClusterError(f"--hypervisor {hypervisor} needs libvirt-python "
+                                    "(scripts/install-deps), or use --hypervisor fake")
+        if hypervisor == "qemu":
+            reason = launch.qemu_unavailable_reason()
+            if reason:
+                raise LocalClusterError(f"--hypervisor qemu is not available here: {reason}")
+        try:
+            state = self._start_zookeeper(hypervisor, in_process, size)
+            state = self._prepare_nodes(state, names, size, coordinators, cache_dir)
+            state = self._spawn(state, names)
+            self._wait_run(state, names, wait)
+            return state
+        except BaseException as exc:
+            self._teardown_after_failure()
+            if isinstance(exc, LocalClusterError | KeyboardInterrupt):
+                raise
+            raise LocalClusterError(f"up failed: {first_line(exc)} "
+                                    f"(logs under {self.directory})") from exc
+
+    def _teardown_after_failure(self) -> None:
+        try:
+            self.down()
+        except Exception as exc:  # report the original failure, not this one
+            log.warning("cleanup after a failed up: %s", exc)
+
+    def _start_zookeeper(self, hypervisor: str, in_process: bool,
+                         size: configgen.NodeSize) -> ClusterState:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        server = ZooKeeperServer(self.directory / "zookeeper", tick_ms=500)
+        state = ClusterState(str(self.directory), hypervisor, in_process, server.port,
+                             str(server.dir), node_memory_mib=size.memory_mib,
+                             node_cpus=size.cpus)
+        self._save(state)  # before the start: a crash still leaves a record
+        server.start(wait=False)
+        assert server.proc is not None
+        self._children[server.proc.pid] = server.proc
+        state = self._save(replace(state, zk_process=procs.ref_of(server.proc.pid)))
+        server.wait_serving(30.0)
+        return state
+
+    def _prepare_nodes(self, state: ClusterState, names: list[str], size: configgen.NodeSize,
+                       coordinator_limit: int, cache_dir: Path | None) -> ClusterState:
+        qemu = state.hypervisor == "qemu"
+        if qemu:
+            images = launch.guest_images(cache_dir or launch.default_cache_dir())
+            state = self._save(replace(state, guest_images=images))
+        for index, name in enumerate(names, start=1):
+            node_dir = self.directory / name
+            (node_dir / "state").mkdir(parents=True, exist_ok=True)
+            log_path = self.directory / "multinode.log" if state.in_process \
+                else node_dir / "pvcnoded.log"
+            entry = NodeEntry(name, index, str(node_dir / "pvc.yaml"), str(log_path),
+                              str(node_dir / "state"))
+            libvirtd = None
+            if qemu:
+                state = self._save(state.with_node(replace(entry, libvirtd=True)))
+                libvirtd = launch.node_libvirtd(node_dir, name, index)
+                libvirtd.start()
+            host_xml = None
+            if state.hypervisor == "test":
+                host_xml = configgen.write_host_xml(node_dir / "host.xml", size)
+            section = configgen.hypervisor_section(state.hypervisor, host_xml=host_xml,
+                                                   size=size, libvirtd=libvirtd)
+            config = configgen.node_config(
+                name, nodes=names, zk_hosts=state.zk_hosts, state_dir=node_dir / "state",
+                hypervisor=section, coordinator_limit=coordinator_limit,
+                fence_chain=self.fence_chain(names))
+            configgen.write_config(Path(entry.config), config)
+            state = self._save(state.with_node(replace(entry, libvirtd=qemu)))
+        if state.in_process:
+            state = self._save(replace(state, shared_log=str(self.directory / "multinode.log")))
+        return state
+
+    def fence_chain(self, names: list[str]) -> dict[str, list[dict[str, Any]]] | None:
+        """The fence chain of every node (None: fencing disabled).
+
+        The hook for simulated BMCs: return ``{node: [{"driver": "ipmi",
+        ...}]}`` here (after starting one BMC per node) to enable fencing.
+        """
+        return None
+
+    def _spawn(self, state: ClusterState, names: list[str]) -> ClusterState:
+        groups = [names] if state.in_process else [[n] for n in names]
+        for group in groups:
+            entries = [state.node(n) for n in group]
+            argv = launch.daemon_argv([e.config for e in entries], state.in_process,
+                                      module=self.daemon_module)
+            proc = procs.spawn(argv, Path(entries[0].log), cwd=self.directory)
+            self._children[proc.pid] = proc
+            ref = procs.ref_of(proc.pid)
+            for entry in entries:
+                state = state.with_node_process(entry.name, ref)
+            state = self._save(state)
+        return state
+
+    def _exited(self, entry: NodeEntry) -> str | None:
+        """Why the node's process is gone (None while it runs)."""
+        proc = self._children.get(entry.process.pid) if entry.process else None
+        code = proc.poll() if proc is not None else None
+        if code is None and procs.is_running(entry.process):
+            return None
+        what = f"exited with {code} ({launch.exit_meaning(code)})" \
+            if code is not None else "is gone"
+        tail = procs.log_tail(Path(entry.log))
+        return f"{entry.name}: daemon {what}" + (f": {tail}" if tail else "") + \
+            f" (log: {entry.log})"
+
+    def _wait_run(self, state: ClusterState, names: list[str], timeout: float) -> None:
+        """Wait until every named node is ``run`` as written by its current process.
+
+        Fails at once when a node's process exits, and at the deadline.
+        """
+        deadline = Deadline(timeout)
+        pending = list(names)
+        store: Store | None = None
+        try:
+            while pending:
+                for name in list(pending):
+                    reason = self._exited(state.node(name))
+                    if reason:
+                        raise LocalClusterError(reason)
+                try:
+                    if store is None:
+                        store = self.store(connect_timeout=max(1.0, deadline.remaining()))
+                    pending = [n for n in pending if not _fresh_run(store, state.node(n))]
+                except PVCError:
+                    pass  # not registered yet, or ZooKeeper busy: ask again
+                if not pending:
+                    return
+                if deadline.expired():
+                    logs = ", ".join(state.node(n).log for n in pending)
+                    raise LocalClusterError(f"{', '.join(pending)} not in state run after "
+                                            f"{timeout:g}s (logs: {logs})")
+                self._pause.wait(min(POLL, deadline.remaining()))
+        finally:
+            if store is not None:
+                store.close()
+
+    # -- down -------------------------------------------------------------------
+
+    def down(self, purge: bool = False, timeout: float = 30.0) -> list[str]:
+        """Stop daemons (SIGTERM, SIGKILL after ``timeout``), libvirtds and ZooKeeper.
+
+        Idempotent. Removes files only with ``purge`` (and then only what the
+        record names, plus the directory if that leaves it empty). Returns
+        what was done, one line each.
+        """
+        state = load_state(self.directory)
+        if state is None:
+            return []
+        done: list[str] = []
+        problems: list[str] = []
+        daemons = [r for r in state.processes() if procs.is_running(r)]
+        left = procs.terminate(daemons, timeout)
+        problems += [f"daemon pid {r.pid} survived SIGKILL" for r in left]
+        if daemons:
+            done.append(f"stopped {len(daemons)} daemon process(es)")
+        for entry in state.nodes:
+            state = self._save(state.with_node(replace(entry, process=None)))
+        for entry in state.nodes:
+            if entry.libvirtd:
+                try:
+                    node_dir = Path(entry.state_dir).parent
+                    launch.node_libvirtd(node_dir, entry.name, entry.index).stop()
+                    done.append(f"stopped {entry.name}'s libvirtd")
+                    state = self._save(state.with_node(replace(state.node(entry.name),
+                                                               libvirtd=False)))
+                except Exception as exc:
+                    problems.append(f"{entry.name}'s libvirtd: {first_line(exc)}")
+        if procs.is_running(state.zk_process):
+            left = procs.terminate([state.zk_process] if state.zk_process else [], timeout)
+            problems += [f"ZooKeeper pid {r.pid} survived SIGKILL" for r in left]
+            done.append("stopped ZooKeeper")
+        (Path(state.zk_dir) / "zk.pid").unlink(missing_ok=True)
+        state = self._save(replace(state, zk_process=None))
+        if problems:
+            raise LocalClusterError("; ".join(problems))
+        if purge:
+            purge_files(self.directory, state)
+            done.append(f"removed {self.directory}")
+        return done
+
+    # -- status and faults ---------------------------------------------------
+
+    def zookeeper_state(self) -> ProcState:
+        """Whether the cluster's ZooKeeper server process runs."""
+        return procs.proc_state(self.record().zk_process)
+
+    def status(self) -> list[NodeStatus]:
+        """Every node: its process and, when ZooKeeper answers, its states and VM count."""
+        state = self.record()
+        for proc in self._children.values():
+            proc.poll()  # reap our own exited children
+        view = None
+        if procs.is_running(state.zk_process):
+            view = read_store(self.store, [n.name for n in state.nodes])
+        return [node_status(e.name, e.process.pid if e.process else None,
+                            procs.proc_state(e.process).value if e.process else "down",
+                            e.log, view)
+                for e in state.nodes]
+
+    def _signal_node(self, node: str, sig: int, want: ProcState, verb: str) -> NodeEntry:
+        state = self.record()
+        try:
+            entry = state.node(node)
+        except KeyError as exc:
+            raise LocalClusterError(str(exc.args[0])) from None
+        if not procs.send_signal(entry.process, sig):
+            raise LocalClusterError(f"{node}: daemon is not running (nothing to {verb})")
+        deadline = Deadline(10.0)
+        while self._current(entry) is not want:
+            if deadline.expired():
+                raise LocalClusterError(f"{node}: daemon did not become {want.value} "
+                                        f"within {deadline.seconds:g}s")
+            self._pause.wait(min(0.02, deadline.remaining()))
+        return entry
+
+    def _current(self, entry: NodeEntry) -> ProcState:
+        proc = self._children.get(entry.process.pid) if entry.process else None
+        if proc is not None:
+            proc.poll()
+        return procs.proc_state(entry.process)
+
+    def kill(self, node: str) -> None:
+        """SIGKILL the node's daemon (in-process mode: the shared process, every node)."""
+        self._signal_node(node, signal.SIGKILL, ProcState.DEAD, "kill")
+
+    def hang(self, node: str) -> None:
+        """SIGSTOP the node's daemon: it stops beating and its ZooKeeper session expires."""
+        self._signal_node(node, signal.SIGSTOP, ProcState.STOPPED, "hang")
+
+    def resume(self, node: str) -> None:
+        """SIGCONT a hung node's daemon."""
+        self._signal_node(node, signal.SIGCONT, ProcState.ALIVE, "resume")
+
+    def restart(self, node: str, wait: float = 60.0) -> None:
+        """Start a dead node's daemon again (in-process mode: the shared process)."""
+        state = self.record()
+        try:
+            entry = state.node(node)
+        except KeyError as exc:
+            raise LocalClusterError(str(exc.args[0])) from None
+        if self._current(entry) is not ProcState.DEAD:
+            raise LocalClusterError(f"{node}: daemon is still running (pid "
+                                    f"{entry.process.pid if entry.process else '?'}); "
+                                    "kill it first")
+        if not procs.is_running(state.zk_process):
+            raise LocalClusterError("ZooKeeper is not running: pvc-local down, then up")
+        names = [n.name for n in state.nodes] if state.in_process else [node]
+        state = self._spawn(state, names)
+        self._wait_run(state, names, wait)
+
+
+
+
+def _fresh_run(store: Store, entry: NodeEntry) -> bool:
+    """The node runs, as written by the process recorded for it (not a stale record)."""
+    return entry.process is not None and running_as(store, entry.name, entry.process.pid)

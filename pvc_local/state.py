@@ -1,0 +1,190 @@
+"""``DIR/cluster.json``: what a local cluster started, so later commands find it.
+
+Written atomically (temporary file and rename) after every process the
+launcher starts or stops, so even an ``up`` interrupted half-way leaves a
+record that ``down`` can clean up from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pvc_local.configgen import atomic_write
+from pvc_local.procs import ProcRef
+
+#: File name of the record inside the cluster directory.
+STATE_FILE = "cluster.json"
+#: Format version of the record.
+FORMAT = 1
+
+
+class StateError(RuntimeError):
+    """``cluster.json`` is missing, unreadable or not a record this code understands."""
+
+
+def _ref(data: Any) -> ProcRef | None:
+    return ProcRef.from_dict(data) if data else None
+
+
+def _ref_dict(ref: ProcRef | None) -> dict[str, int] | None:
+    return ref.to_dict() if ref else None
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """One node of the local cluster and its files.
+
+    ``process`` is the node's own daemon process, or the shared process in
+    in-process mode (the same :class:`ProcRef` for every node); None once
+    it was stopped by ``down``.
+    """
+
+    name: str
+    index: int
+    config: str
+    log: str
+    state_dir: str
+    process: ProcRef | None = None
+    libvirtd: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "index": self.index, "config": self.config,
+                "log": self.log, "state_dir": self.state_dir,
+                "process": _ref_dict(self.process), "libvirtd": self.libvirtd}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NodeEntry:
+        return cls(str(data["name"]), int(data["index"]), str(data["config"]),
+                   str(data["log"]), str(data["state_dir"]), _ref(data.get("process")),
+                   bool(data.get("libvirtd", False)))
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """Everything ``pvc-local`` needs to manage a running local cluster."""
+
+    directory: str
+    hypervisor: str
+    in_process: bool = False
+    zk_port: int = 0
+    zk_dir: str = ""
+    zk_process: ProcRef | None = None
+    shared_log: str = ""
+    nodes: tuple[NodeEntry, ...] = ()
+    node_memory_mib: int = 16384
+    node_cpus: int = 8
+    guest_images: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def zk_hosts(self) -> str:
+        """The private ZooKeeper server's ``host:port``."""
+        return f"127.0.0.1:{self.zk_port}"
+
+    def node(self, name: str) -> NodeEntry:
+        """The entry of node ``name``; KeyError naming the known nodes otherwise."""
+        for entry in self.nodes:
+            if entry.name == name:
+                return entry
+        known = ", ".join(n.name for n in self.nodes) or "none"
+        raise KeyError(f"no node {name!r} in this cluster (nodes: {known})")
+
+    def with_node(self, entry: NodeEntry) -> ClusterState:
+        """A copy with ``entry`` replacing the node of the same name (or appended)."""
+        nodes = [entry if n.name == entry.name else n for n in self.nodes]
+        if entry.name not in {n.name for n in self.nodes}:
+            nodes.append(entry)
+        return replace(self, nodes=tuple(nodes))
+
+    def with_node_process(self, name: str, process: ProcRef | None) -> ClusterState:
+        """A copy with the process of node ``name`` set."""
+        return self.with_node(replace(self.node(name), process=process))
+
+    def processes(self) -> list[ProcRef]:
+        """Every recorded daemon process, each once (ZooKeeper not included)."""
+        return list(dict.fromkeys(n.process for n in self.nodes if n.process))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "directory": self.directory, "hypervisor": self.hypervisor,
+            "in_process": self.in_process,
+            "zookeeper": {"port": self.zk_port, "dir": self.zk_dir,
+                          "process": _ref_dict(self.zk_process)},
+            "shared_log": self.shared_log,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "node_memory_mib": self.node_memory_mib, "node_cpus": self.node_cpus,
+            "guest_images": dict(self.guest_images),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusterState:
+        if data.get("format") != FORMAT:
+            raise StateError(f"unknown cluster.json format {data.get('format')!r} "
+                             f"(this pvc-local writes format {FORMAT})")
+        zk = data["zookeeper"]
+        return cls(
+            directory=str(data["directory"]), hypervisor=str(data["hypervisor"]),
+            in_process=bool(data.get("in_process", False)), zk_port=int(zk["port"]),
+            zk_dir=str(zk["dir"]), zk_process=_ref(zk.get("process")),
+            shared_log=str(data.get("shared_log", "")),
+            nodes=tuple(NodeEntry.from_dict(n) for n in data["nodes"]),
+            node_memory_mib=int(data.get("node_memory_mib", 16384)),
+            node_cpus=int(data.get("node_cpus", 8)),
+            guest_images={str(k): str(v) for k, v in (data.get("guest_images") or {}).items()},
+        )
+
+
+def state_path(directory: Path) -> Path:
+    """Where the record of the cluster in ``directory`` lives."""
+    return directory / STATE_FILE
+
+
+def save_state(directory: Path, state: ClusterState) -> None:
+    """Write the record atomically."""
+    atomic_write(state_path(directory), json.dumps(state.to_dict(), indent=2) + "\n")
+
+
+def load_state(directory: Path) -> ClusterState | None:
+    """Read the record; None when there is none. StateError when it is damaged."""
+    path = state_path(directory)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise StateError(f"{path}: not a pvc-local cluster record")
+        return ClusterState.from_dict(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StateError(f"{path}: damaged cluster record ({type(exc).__name__}: {exc}); "
+                         "stop leftover processes by hand and remove it") from None
+
+
+def purge_files(directory: Path, state: ClusterState) -> None:
+    """Remove what the record names (never anything outside ``directory``).
+
+    The ZooKeeper directory, every node directory, the shared log and the
+    record itself; then ``directory`` if that left it empty.
+    """
+    directory = directory.absolute()
+    paths = [Path(state.zk_dir), *(directory / n.name for n in state.nodes)]
+    if state.shared_log:
+        paths.append(Path(state.shared_log))
+    for path in paths:
+        if path == directory or not path.is_relative_to(directory):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    state_path(directory).unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty: something else lives here, keep it

@@ -1,0 +1,117 @@
+"""Fixtures for node-daemon tests against real ZooKeeper and real daemons.
+
+``cluster``: a 3-node local cluster, one daemon process per node (the
+``fake`` in-memory hypervisor in each), shared by a test module; each test
+defines its own VMs and removes them. ``daemons``: node daemons as objects
+in the test process, for the tests that must reach into a node's
+hypervisor (crash a guest, hang its shutdown, start a VM by hand on the
+wrong node), which no separate process allows with an in-memory hypervisor.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pvc_core.config import parse_config
+from pvc_core.daemon import NodeDaemon
+from pvc_core.states import VMState
+from pvc_core.store import Store
+from pvc_local.cluster import LocalCluster
+from pvc_local.zookeeper import ZooKeeperServer
+
+POLL = 0.05
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    end = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < end:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(POLL)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+
+
+def domain_xml(name: str, memory_mib: int = 256, vcpus: int = 1) -> str:
+    return (f"<domain type='test'><name>{name}</name><uuid>{uuid.uuid4()}</uuid>"
+            f"<memory unit='MiB'>{memory_mib}</memory><vcpu>{vcpus}</vcpu>"
+            "<os><type arch='x86_64'>hvm</type></os></domain>")
+
+
+def running_on(store: Store, node: str) -> set[str]:
+    """UUIDs the node's latest keepalive reports running (its hypervisor's view)."""
+    data, _ = store.zk.get(store.ks.node_keepalive(node))
+    return set((json.loads(data).get("stats") or {}).get("vm_stats") or {})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    c = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    c.up(nodes=3, hypervisor="fake", wait=90)
+    yield c
+    c.down(timeout=30)
+
+
+@pytest.fixture
+def store(cluster: LocalCluster) -> Iterator[Store]:
+    s = cluster.store()
+    before = set(s.vms.uuids())
+    yield s
+    for vm in set(s.vms.uuids()) - before:  # leave the cluster as the test found it
+        s.vms.set_state(vm, VMState.STOP, "test cleanup")
+        wait_for(lambda v=vm: all(v not in running_on(s, n) for n in s.nodes.names()),
+                 30, f"{vm} stopped")
+        s.vms.remove(vm)
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def zk_for_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
+    server = ZooKeeperServer(tmp_path_factory.mktemp("zk"), tick_ms=200)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def daemons(zk_for_daemons: ZooKeeperServer, tmp_path: Path
+            ) -> Iterator[Callable[..., tuple[list[NodeDaemon], Store]]]:
+    """Start node daemon objects on a fresh ZooKeeper root; all stopped afterwards."""
+    started: list[NodeDaemon] = []
+    stores: list[Store] = []
+
+    def make(nodes: int = 2, **timers: Any) -> tuple[list[NodeDaemon], Store]:
+        root = f"/pvc-{uuid.uuid4().hex[:8]}"
+        names = [f"node{i + 1}" for i in range(nodes)]
+        base_timers = {"keepalive_interval": 0.5, "vm_shutdown_timeout": 5,
+                       "restart_backoff": 0.2}
+        base_timers.update(timers)
+        for name in names:
+            cfg = parse_config({
+                "node": {"name": name, "state_dir": str(tmp_path / name)},
+                "cluster": {"nodes": names},
+                "zookeeper": {"hosts": [zk_for_daemons.hosts], "root": root,
+                              "session_timeout": 4},
+                "timers": base_timers, "fencing": {"enabled": False},
+                "hypervisor": {"driver": "fake", "fake": {"memory_mib": 8192}}})
+            d = NodeDaemon(cfg)
+            d.start()
+            started.append(d)
+        s = Store.connect(zk_for_daemons.hosts, root=root)
+        stores.append(s)
+        return started[-nodes:], s
+
+    yield make
+    for d in started:
+        d.stop(timeout=20)
+    for s in stores:
+        s.close()

@@ -1,0 +1,1 @@
+"""Local-cluster tests: real ZooKeeper and node daemon processes on loopback."""

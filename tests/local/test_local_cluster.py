@@ -1,0 +1,89 @@
+"""A real local cluster: ZooKeeper and real node daemons (pvc_core.daemon) on loopback.
+
+Skipped until the node daemon exists (it is run as ``python -m
+pvc_core.daemon``; in-process mode builds ``pvc_core.daemon.NodeDaemon``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+import pytest
+
+from pvc_local import launch
+from pvc_local.cluster import LocalCluster
+
+from .conftest import assert_nothing_left, port_open
+
+daemon = pytest.importorskip("pvc_core.daemon")
+if not hasattr(daemon, "NodeDaemon") or importlib.util.find_spec("pvc_core.daemon.__main__") \
+        is None:
+    pytest.skip("pvc_core.daemon has no NodeDaemon or __main__ yet", allow_module_level=True)
+
+pytestmark = pytest.mark.zookeeper
+MakeCluster = Callable[..., LocalCluster]
+
+
+def recorded_pid(cluster: LocalCluster, node: str) -> object:
+    """The PID the node's daemon wrote into its record (restart waits for the new one)."""
+    store = cluster.store()
+    try:
+        return store.nodes.get(node).value.info.get("pid")
+    finally:
+        store.close()
+
+
+def states(cluster: LocalCluster) -> dict[str, tuple[str, str | None]]:
+    return {s.name: (s.process, s.daemon_state) for s in cluster.status()}
+
+
+def test_three_nodes_faults_and_down(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster()
+    state = cluster.up(nodes=3, hypervisor="fake", wait=90)
+    assert states(cluster) == {f"node{i}": ("alive", "run") for i in (1, 2, 3)}
+    rows = cluster.status()
+    assert len({r.pid for r in rows}) == 3  # one process per node
+    assert all(r.domain_state == "ready" and r.vms == 0 for r in rows)
+
+    cluster.kill("node2")
+    assert states(cluster)["node2"][0] == "dead"
+    cluster.restart("node2", wait=90)
+    assert states(cluster)["node2"] == ("alive", "run")
+    assert recorded_pid(cluster, "node2") == cluster.record().node("node2").process.pid
+
+    cluster.hang("node3")
+    assert states(cluster)["node3"][0] == "stopped"
+    cluster.resume("node3")
+    assert states(cluster)["node3"][0] == "alive"
+
+    before = cluster.record()
+    assert port_open(state.zk_port)
+    cluster.down(timeout=30)
+    assert_nothing_left(before)
+    for entry in before.nodes:
+        log = (cluster.directory / entry.name / "pvcnoded.log").read_text()
+        assert "Traceback" not in log, f"{entry.name} logged a traceback:\n{log}"
+
+
+def test_in_process_mode(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster()
+    state = cluster.up(nodes=4, hypervisor="fake", in_process=True, wait=120)
+    rows = cluster.status()
+    assert {(r.process, r.daemon_state) for r in rows} == {("alive", "run")}
+    assert len({r.pid for r in rows}) == 1  # one shared process
+    assert state.shared_log.endswith("multinode.log")
+    before = cluster.record()
+    cluster.down(timeout=30)
+    assert_nothing_left(before)
+
+
+def test_libvirt_test_hypervisor(make_cluster: MakeCluster) -> None:
+    if not launch.libvirt_available():
+        pytest.skip("libvirt-python is not installed")
+    cluster = make_cluster()
+    cluster.up(nodes=2, hypervisor="test", node_memory_mib=8192, node_cpus=4, wait=90)
+    assert states(cluster) == {"node1": ("alive", "run"), "node2": ("alive", "run")}
+    before = cluster.record()
+    cluster.down(timeout=30)
+    assert_nothing_left(before)

@@ -1,0 +1,1 @@
+"""Unit tests of the local-cluster launcher (pvc_local): nothing running but child processes."""
