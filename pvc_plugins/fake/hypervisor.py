@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pvc_core.domainxml import parse_domain_xml
 from pvc_core.drivers.base import DriverContext, ValidationResult
 from pvc_core.drivers.hypervisor import (
     Capabilities,
@@ -24,7 +25,6 @@ from pvc_core.drivers.hypervisor import (
     HypervisorDriver,
 )
 from pvc_core.errors import AlreadyExists, Conflict, DriverError, NotFound
-from pvc_core.domainxml import parse_domain_xml
 from pvc_plugins.fake._recorder import CallRecorder
 
 
