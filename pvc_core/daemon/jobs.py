@@ -22,7 +22,7 @@ from pvc_core.daemon.context import NodeContext
 from pvc_core.errors import LockTimeout, NotFound, PVCError
 from pvc_core.ops.flush import PlanItem, plan_from_view
 from pvc_core.ops.view import read_view
-from pvc_core.ops.vms import migrate_vm, set_vm_state, unmigrate_vm
+from pvc_core.ops.vms import request_move, set_vm_state, unmigrate_vm
 from pvc_core.states import VM_RUNNING_STATES, CoordinatorState, DomainState, VMState
 from pvc_core.store.records import NodeRecord, Placement, VmStateRecord
 
@@ -150,8 +150,11 @@ class NodeJobRunner:
                 VmStateRecord(VMState.SHUTDOWN, f"flush of {self.ctx.me}: no target", "flush"))
             self.ctx.decide("flush", "stopped: no target", vm=vm.uuid, reason=item.reason)
             return self._await(vm.uuid, None)
-        migrate_vm(self.ctx.store, vm.uuid, item.target, live_only=item.live_only,
-                   by=f"flush of {self.ctx.me}")
+        # The plan already placed it: no second placement per VM (that would read the
+        # whole cluster once per VM).
+        request_move(self.ctx.store, vm, Placement(item.target, self.ctx.me, None),
+                     VMState.MIGRATE_LIVE if item.live_only else VMState.MIGRATE,
+                     f"flush of {self.ctx.me}", f"flush to {item.target}: {item.reason}")
         return self._await(vm.uuid, item.target)
 
     # -- ready ------------------------------------------------------------------

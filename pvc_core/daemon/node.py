@@ -111,8 +111,8 @@ class NodeDaemon:
                                      self.clock, ctx.log("vm"))
         self.jobs = NodeJobRunner(ctx)
         self._watch(zk, store)
-        self.reconciler.start()
         self._resync()
+        self.reconciler.start()
         self.reconciler.wait_idle(self.config.migration.vm_timeout)
         self.jobs.start()
         self._spawn(self._resync_loop, "resync")
@@ -201,7 +201,11 @@ class NodeDaemon:
     def _resync(self) -> None:
         """Level-triggered: look at every VM in the store and every local domain."""
         assert self.ctx is not None
-        self._vm_records = self.ctx.store.vms.all()
+        changes = self.ctx.changes
+        uuids_now = self.ctx.store.vms.uuids()
+        versions = {u: changes.version(f"vm:{u}") for u in uuids_now}
+        self._vm_records = self.ctx.store.vms.all(uuids_now)
+        self.vms.remember(self._vm_records, versions)
         uuids = {v.uuid for v in self._vm_records}
         uuids |= {d.uuid for d in self.ctx.hv.list_domains()}
         for uuid in sorted(uuids):

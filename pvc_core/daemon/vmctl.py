@@ -46,15 +46,33 @@ class VmController:
         self.migrator = migrator
         self._leases: dict[str, RunLease] = {}
         self._lock = threading.Lock()
+        #: uuid -> (record, change version when it was read), from the last resync.
+        self._snapshot: dict[str, tuple[VmRecord, int]] = {}
+
+    def remember(self, records: list[VmRecord], versions: dict[str, int]) -> None:
+        """Keep a resync's records, each valid until its VM's next change notification.
+
+        ``versions`` are the change counters read *before* the records, so a
+        change that raced the read makes the record stale, never trusted.
+        """
+        with self._lock:
+            self._snapshot = {r.uuid: (r, versions.get(r.uuid, 0)) for r in records}
+
+    def _record(self, uuid: str) -> VmRecord | None:
+        with self._lock:
+            hint = self._snapshot.pop(uuid, None)
+        if hint is not None and hint[1] == self.ctx.changes.version(f"vm:{uuid}"):
+            return hint[0]
+        try:
+            return self.ctx.store.vms.by_uuid(uuid)
+        except NotFound:
+            return None
 
     # -- entry point --------------------------------------------------------
 
     def reconcile(self, uuid: str) -> float | None:
         """Look at one VM and take its next step; return a re-check delay or None."""
-        try:
-            rec: VmRecord | None = self.ctx.store.vms.get(uuid)
-        except NotFound:
-            rec = None
+        rec = self._record(uuid)
         local = self.local(uuid)
         step = decide(rec.state.state if rec else None, rec.placement.node if rec else None,
                       self.ctx.me, local.state if local else None)

@@ -117,7 +117,7 @@ def migrate_vm(store: Store, vm: str, target: str | None = None, *, live_only: b
     if result.node is None:
         raise Conflict(f"no node can take VM {record.name}: {result.explain()}")
     placement = Placement(result.node, None if permanent else current, None)
-    return _request_move(store, record, placement,
+    return request_move(store, record, placement,
                          VMState.MIGRATE_LIVE if live_only else VMState.MIGRATE, by,
                          f"{'move' if permanent else 'migrate'} to {result.node}: "
                          f"{result.reason}")
@@ -131,12 +131,14 @@ def unmigrate_vm(store: Store, vm: str, *, by: str = "") -> VmRecord:
         raise Conflict(f"VM {record.name} has no previous node to return to")
     if last == record.placement.node:
         raise Conflict(f"VM {record.name} is already on {last}")
-    return _request_move(store, record, Placement(last, None, None), VMState.UNMIGRATE, by,
+    return request_move(store, record, Placement(last, None, None), VMState.UNMIGRATE, by,
                          f"unmigrate to {last}")
 
 
-def _request_move(store: Store, record: VmRecord, placement: Placement, state: VMState,
-                  by: str, reason: str) -> VmRecord:
+def request_move(store: Store, record: VmRecord, placement: Placement, state: VMState,
+                 by: str, reason: str) -> VmRecord:
+    """Write a move decided elsewhere (a flush plan): placement, and for a running VM
+    the migration state, compare-and-set against ``record``'s versions."""
     current = record.state.state
     if current in _AT_REST:
         store.vms.set_placement_and_state(record, placement)

@@ -90,9 +90,17 @@ class VmRepository(Repository):
             raise NotFound(f"VM {name_or_uuid!r} does not exist")
         return records[0]
 
-    def all(self) -> list[VmRecord]:
-        """Every VM, read with pipelined requests (three znodes per VM)."""
-        return self._read_many(self.uuids())
+    def by_uuid(self, vm_uuid: str) -> VmRecord:
+        """One VM by its canonical UUID, in one pipelined round trip (no name lookup)."""
+        records = self._read_many([vm_uuid])
+        if not records:
+            raise NotFound(f"VM {vm_uuid} does not exist")
+        return records[0]
+
+    def all(self, uuids: list[str] | None = None) -> list[VmRecord]:
+        """Every VM (or those of ``uuids``), read with pipelined requests (three
+        znodes per VM); VMs removed meanwhile are left out."""
+        return self._read_many(self.uuids() if uuids is None else uuids)
 
     def _read_many(self, uuids: list[str]) -> list[VmRecord]:
         paths: list[str] = []

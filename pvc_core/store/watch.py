@@ -65,10 +65,18 @@ class VmWatcher:
         self._stopped = threading.Event()
 
     def start(self) -> None:
-        """Arm the watches (waits for the first listing, within the op timeout)."""
+        """Arm the watches (waits for the first listing, within the op timeout).
+
+        The VMs present now are not reported as changes: the caller reads
+        them all anyway (its resync); only what happens afterwards is. Their
+        data watches are armed on a background thread so a node with
+        thousands of VMs reaches ``run`` sooner; a change made before its
+        watch is armed is picked up by the caller's periodic resync.
+        """
         kids = self.zk.call(lambda: self.zk.kazoo.get_children_async(
             self.ks.vms(), watch=self._children_fired), self.ks.vms())
-        self._sync(list(kids))
+        threading.Thread(target=self._sync, args=(list(kids), False), daemon=True,
+                         name="vm-watch-arm").start()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -106,7 +114,7 @@ class VmWatcher:
             return
         self._sync(list(kids))
 
-    def _sync(self, uuids: list[str]) -> None:
+    def _sync(self, uuids: list[str], notify: bool = True) -> None:
         with self._lock:
             if self._stopped.is_set():
                 return
@@ -117,11 +125,12 @@ class VmWatcher:
                 for w in self._watches.pop(uuid):
                     w.cancel()
             for uuid in new:
-                notify = self._notifier(uuid)
-                watches = [ZnodeWatch(self.zk, p, notify)
+                notifier = self._notifier(uuid)
+                watches = [ZnodeWatch(self.zk, p, notifier)
                            for p in (self.ks.vm_state(uuid), self.ks.vm_placement(uuid))]
                 self._watches[uuid] = watches
                 for w in watches:
                     w.arm()
-        for uuid in sorted(gone | new):
-            self.on_change(uuid)
+        if notify:
+            for uuid in sorted(gone | new):
+                self.on_change(uuid)
