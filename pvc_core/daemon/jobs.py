@@ -221,9 +221,12 @@ class NodeJobRunner:
             return running < limit
 
         for item in plan:
-            with cond:
-                cond.wait_for(has_room)
             try:
+                while True:  # wait for room, noticing a cancellation meanwhile
+                    check()
+                    with cond:
+                        if cond.wait_for(has_room, POLL):
+                            break
                 check()
             except Cancelled:
                 cancelled = True

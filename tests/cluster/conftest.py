@@ -89,7 +89,8 @@ def daemons(zk_for_daemons: ZooKeeperServer, tmp_path: Path
     started: list[NodeDaemon] = []
     stores: list[Store] = []
 
-    def make(nodes: int = 2, **timers: Any) -> tuple[list[NodeDaemon], Store]:
+    def make(nodes: int = 2, migration: dict[str, Any] | None = None,
+             **timers: Any) -> tuple[list[NodeDaemon], Store]:
         root = f"/pvc-{uuid.uuid4().hex[:8]}"
         names = [f"node{i + 1}" for i in range(nodes)]
         base_timers = {"keepalive_interval": 0.5, "vm_shutdown_timeout": 5,
@@ -102,6 +103,7 @@ def daemons(zk_for_daemons: ZooKeeperServer, tmp_path: Path
                 "zookeeper": {"hosts": [zk_for_daemons.hosts], "root": root,
                               "session_timeout": 4},
                 "timers": base_timers, "fencing": {"enabled": False},
+                "migration": migration or {},
                 "hypervisor": {"driver": "fake", "fake": {"memory_mib": 8192}}})
             d = NodeDaemon(cfg)
             d.start()

@@ -15,6 +15,7 @@ import pytest
 from pvc_core.coordination.lease import RunLease
 from pvc_core.daemon import NodeDaemon
 from pvc_core.drivers.hypervisor import DomainState
+from pvc_core.ops.flush import request_flush, request_ready
 from pvc_core.ops.vms import define_vm, set_vm_state
 from pvc_core.states import VMState
 from pvc_core.store import Store
@@ -114,3 +115,27 @@ def test_a_vm_does_not_start_while_another_node_holds_its_lease(daemons: Make) -
     assert local_state(n1, vm.uuid) is None
     other.release()
     wait_for(lambda: local_state(n1, vm.uuid) is DomainState.RUNNING, T, "started once free")
+
+
+def test_ready_cancels_a_running_flush(daemons: Make) -> None:
+    (n1, n2), store = daemons(2, migration={"parallel_limit": 1}, vm_shutdown_timeout=60)
+    slow = define_vm(store, domain_xml("a-slow"), node="node1", start=True)
+    rest = [define_vm(store, domain_xml(f"b-{i}"), node="node1", start=True) for i in range(2)]
+    for vm in (slow, *rest):
+        wait_for(lambda v=vm: local_state(n1, v.uuid) is DomainState.RUNNING, T, "running")
+    hv(n1).hang_shutdown.add(slow.uuid)  # the first migration (a-slow sorts first) hangs
+
+    flush = request_flush(store, "node1")
+    wait_for(lambda: local_state(n1, slow.uuid) is DomainState.SHUTDOWN, T, "a-slow migrating")
+    ready = request_ready(store, "node1")
+    hv(n1).finish_shutdown(slow.uuid)  # the migration in flight may finish
+    wait_for(lambda: store.jobs.get(flush["id"]).value["state"] == "cancelled", T,
+             "flush cancelled")
+    for vm in rest:  # never asked to move
+        rec = store.vms.get(vm.uuid)
+        assert (rec.placement.node, rec.placement.last_node) == ("node1", None)
+        assert local_state(n1, vm.uuid) is DomainState.RUNNING
+    wait_for(lambda: store.jobs.get(ready["id"]).value["state"] == "succeeded", T, "ready")
+    assert store.nodes.get("node1").value.domain_state.value == "ready"
+    wait_for(lambda: local_state(n1, slow.uuid) is DomainState.RUNNING
+             and local_state(n2, slow.uuid) is None, T, "a-slow back on node1")
