@@ -9,14 +9,14 @@ VM should be looked at again (backoff, a lease held elsewhere).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Protocol
 
 from pvc_core.clock import Deadline
 from pvc_core.coordination.lease import RunLease
 from pvc_core.daemon.context import NodeContext
 from pvc_core.daemon.decide import Step, decide
 from pvc_core.daemon.restarts import RestartTracker
-from pvc_core.drivers.hypervisor import DomainInfo, DomainState
+from pvc_core.drivers.hypervisor import DomainInfo
 from pvc_core.errors import (
     Conflict,
     LeaseHeld,
@@ -26,7 +26,7 @@ from pvc_core.errors import (
 )
 from pvc_core.hooks.results import HookRefused
 from pvc_core.states import VMState
-from pvc_core.store.records import VmRecord, VmStateRecord
+from pvc_core.store.records import VmRecord
 
 #: Slice of a graceful shutdown between checks of the desired state (seconds).
 SHUTDOWN_SLICE = 0.5
@@ -34,10 +34,16 @@ SHUTDOWN_SLICE = 0.5
 START_HOOK_DEADLINE = 10.0
 
 
+class Migrating(Protocol):
+    """Drives a migration away from this node (:class:`pvc_core.daemon.migration.Migrator`)."""
+
+    def migrate_out(self, rec: VmRecord) -> float | None: ...
+
+
 class VmController:
     """Decides and performs the next step of each VM on one node."""
 
-    def __init__(self, ctx: NodeContext, migrator: Any = None) -> None:
+    def __init__(self, ctx: NodeContext, migrator: Migrating | None = None) -> None:
         self.ctx = ctx
         self.log = ctx.log("vm")
         t = ctx.config.timers
@@ -232,7 +238,9 @@ class VmController:
         return None
 
     def _migrate_out(self, uuid: str, rec: VmRecord, local: DomainInfo) -> float | None:
-        return self.migrator.migrate_out(rec)  # type: ignore[no-any-return]
+        if self.migrator is None:
+            return None
+        return self.migrator.migrate_out(rec)
 
     # -- helpers ----------------------------------------------------------------
 
@@ -272,9 +280,3 @@ class VmController:
                                          expected_version=rec.versions.get("state", -1))
         except (VersionConflict, NotFound):
             self.log.info("%s changed meanwhile: not marking it %s", rec.name, state.value)
-
-    def state_record(self, state: VMState, reason: str) -> VmStateRecord:
-        return VmStateRecord(state, reason, self.ctx.me)
-
-    def running_here(self) -> list[DomainInfo]:
-        return [d for d in self.ctx.hv.list_domains() if d.state is DomainState.RUNNING]
