@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -154,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configs = load_configs(args.config)
         from pvc_core.daemon import logs
-        from pvc_core.daemon.upgrade import EXIT_REEXEC
+        from pvc_core.daemon.upgrade import EXIT_REEXEC, reexec
 
         first = configs[0].logging
         logs.setup(first.level, first.color, first.file)
@@ -164,9 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(exc)
     code = serve(daemons, [c.node.name for c in configs], stop)
     if code == EXIT_REEXEC:  # like pvcnoded: run the newly installed code in place
-        log.warning("re-executing %s", " ".join(sys.orig_argv))
-        logs.flush()
-        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
+        reexec(log)
     return code
 
 

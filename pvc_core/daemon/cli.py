@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pvc_core import __version__
 from pvc_core.config import load_config
 from pvc_core.daemon import logs
-from pvc_core.daemon.upgrade import EXIT_REEXEC, EXIT_SCHEMA_TOO_NEW
+from pvc_core.daemon.upgrade import EXIT_REEXEC, EXIT_SCHEMA_TOO_NEW, reexec
 from pvc_core.errors import ConfigError, PVCError, SchemaTooNew
 
 EXIT_FAILED = 1
@@ -64,9 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     daemon.stop()
     code = daemon.exit_code or 0
     if code == EXIT_REEXEC:
-        log.warning("re-executing %s", " ".join(sys.orig_argv))
-        logs.flush()
-        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
+        reexec(log)
     return code
 
 

@@ -10,6 +10,8 @@ stops acting and exits with :data:`EXIT_SCHEMA_TOO_NEW`.
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -60,3 +62,12 @@ def handle_schema_change(daemon: NodeDaemon) -> None:
         daemon.request_exit(EXIT_SCHEMA_TOO_NEW,
                             f"cluster keyspace schema moved to version {version}, newer than "
                             f"this PVC knows ({SCHEMA_VERSION}): stopping, upgrade PVC")
+
+
+def reexec(log: logging.Logger) -> None:
+    """Replace this process with a fresh run of the same command (same PID)."""
+    from pvc_core.daemon import logs
+
+    log.warning("re-executing %s", " ".join(sys.orig_argv))
+    logs.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
