@@ -112,8 +112,11 @@ def serve(daemons: Sequence[Any], names: Sequence[str], stop: threading.Event) -
     daemon's exit request, e.g. to re-execute after a schema upgrade,
     stops every node).
     """
-    started = run_all([(n, d.start) for n, d in zip(names, daemons, strict=True)],
-                      START_TIMEOUT)
+    from pvc_core.daemon.process import signals_for_main_thread
+
+    with signals_for_main_thread():
+        started = run_all([(n, d.start) for n, d in zip(names, daemons, strict=True)],
+                          START_TIMEOUT)
     failed = {n: e for n, e in started.items() if e is not None}
     code = 0
     if failed:

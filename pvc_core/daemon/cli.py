@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pvc_core import __version__
 from pvc_core.config import load_config
 from pvc_core.daemon import logs
+from pvc_core.daemon.process import signals_for_main_thread
 from pvc_core.daemon.upgrade import EXIT_REEXEC, EXIT_SCHEMA_TOO_NEW, reexec
 from pvc_core.errors import ConfigError, PVCError, SchemaTooNew
 
@@ -52,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     log = logs.logger("daemon", config.node.name)
     try:
-        daemon.start()
+        with signals_for_main_thread():
+            daemon.start()
     except SchemaTooNew as exc:
         log.error("%s", exc)
         return EXIT_SCHEMA_TOO_NEW

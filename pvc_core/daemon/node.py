@@ -307,7 +307,8 @@ class NodeDaemon:
     def request_exit(self, code: int, why: str) -> None:
         """Ask the process hosting this daemon to stop it and exit with ``code``."""
         if self.ctx is not None:
-            self.ctx.log("daemon").error("%s", why)
+            log = self.ctx.log("daemon")
+            (log.info if code == 0 else log.error)("%s", why)
         self.exit_code = code
         self.exit_requested.set()
 
