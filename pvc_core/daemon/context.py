@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from pvc_core.clock import Clock
 from pvc_core.config import Config
@@ -47,16 +48,21 @@ class NodeContext:
     hooks: HookManager
     clock: Clock
     changes: ChangeNotifier = field(default_factory=ChangeNotifier)
+    #: Values handed to drivers this daemon builds (DriverContext.extras).
+    driver_extras: dict[str, Any] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def log(self, subsystem: str) -> logging.Logger:
         return logger(subsystem, self.me)
 
-    def decide(self, kind: str, outcome: str, *, vm: str | None = None,
-               **inputs: object) -> None:
-        """Append to the decision log; a store failure is logged, never raised."""
+    def decide(self, kind: str, outcome: str, *, node: str | None = None,
+               vm: str | None = None, **inputs: object) -> None:
+        """Append to the decision log (about ``node``, default this one; by this node).
+
+        A store failure is logged, never raised.
+        """
         try:
-            self.store.decisions.append(kind, outcome, node=self.me, vm=vm,
+            self.store.decisions.append(kind, outcome, node=node or self.me, vm=vm,
                                         inputs=dict(inputs), by=self.me)
         except Exception as exc:  # noqa: BLE001 - the log is best effort
             self.log("decision").warning("could not record %s/%s: %s", kind, outcome, exc)

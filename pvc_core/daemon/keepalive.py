@@ -44,6 +44,7 @@ class Keepalive:
         self.bounded = BoundedCaller(self.log)
         self.interval = ctx.config.timers.keepalive_interval
         self._stop = threading.Event()
+        self._held = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"keepalive-{ctx.me}",
                                         daemon=True)
         self.last_stats: dict[str, Any] = {}
@@ -58,9 +59,17 @@ class Keepalive:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def hold(self) -> None:
+        """Stop beating while the daemon otherwise runs: a hung node, for simulators."""
+        self._held.set()
+
+    def release(self) -> None:
+        self._held.clear()
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self.beat()
+            if not self._held.is_set():
+                self.beat()
 
     def beat(self) -> None:
         """Collect (bounded) and write one keepalive; errors are logged, never raised."""

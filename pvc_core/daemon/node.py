@@ -29,9 +29,10 @@ from pvc_core.daemon.jobs import NodeJobRunner
 from pvc_core.daemon.keepalive import Keepalive
 from pvc_core.daemon.migration import Migrator
 from pvc_core.daemon.reconciler import Reconciler
+from pvc_core.daemon.selffence import SelfFence
 from pvc_core.daemon.vmctl import VmController
-from pvc_core.drivers.base import DriverContext
-from pvc_core.drivers.factory import load_hypervisor
+from pvc_core.drivers.base import DriverContext, ValidationResult
+from pvc_core.drivers.factory import load_fence_chain, load_hypervisor
 from pvc_core.drivers.hypervisor import DomainState, HypervisorDriver
 from pvc_core.errors import PVCError, SchemaTooNew
 from pvc_core.hooks.manager import HookManager
@@ -90,7 +91,9 @@ class NodeDaemon:
         self._prepare_schema(store)
         hooks = HookManager(logger("hooks", self.me))
         hv = self._load_hypervisor(hooks)
-        ctx = NodeContext(self.me, self.config, store, hv, hooks, self.clock)
+        self._load_plugin_drivers(hooks)
+        ctx = NodeContext(self.me, self.config, store, hv, hooks, self.clock,
+                          driver_extras=self.driver_extras)
         self.ctx = ctx
         caps = hv.capabilities()
         host = hv.host_stats()
@@ -110,11 +113,15 @@ class NodeDaemon:
         self.reconciler = Reconciler(self.vms.reconcile, self.config.timers.reconcile_workers,
                                      self.clock, ctx.log("vm"))
         self.jobs = NodeJobRunner(ctx)
+        self.self_fence = SelfFence(ctx, on_fenced=self._self_fenced)
+        self._check_own_fencing()
         self._watch(zk, store)
         self._resync()
         self.reconciler.start()
         self.reconciler.wait_idle(self.config.migration.vm_timeout)
         self.jobs.start()
+        if self.config.fencing.enabled:
+            self.self_fence.start()
         self._spawn(self._resync_loop, "resync")
         self._spawn(self._console_loop, "console")
         self._set_state(DaemonState.RUN)
@@ -152,6 +159,64 @@ class NodeDaemon:
             raise PVCError(f"hypervisor driver {cfg.driver}: {result.message}")
         hooks.register(hv, f"hypervisor.{cfg.driver}")
         return hv
+
+    def _load_plugin_drivers(self, hooks: HookManager) -> None:
+        """Load the enabled storage driver and register it for its hooks
+        (clearing stale locks before a VM starts, fencing a dead node's clients)."""
+        from pvc_core.daemon.logs import logger
+        from pvc_core.drivers.factory import load_storage
+
+        cfg = self.config.storage
+        if not cfg.enabled or not cfg.driver:
+            return
+        context = DriverContext(node=self.me, cluster=self.config.cluster.name,
+                                state_dir=self.config.node.state_dir, clock=self.clock,
+                                logger=logger("storage", self.me), extras=self.driver_extras)
+        storage = load_storage(cfg.driver, self.config.driver_options("storage", cfg.driver),
+                               context)
+        result = storage.validate()
+        if not result.ok:
+            logger("storage", self.me).error("storage driver %s: %s", cfg.driver,
+                                             result.message)
+        hooks.register(storage, f"storage.{cfg.driver}")
+        self.storage = storage
+
+    def _check_own_fencing(self) -> None:
+        """Validate this node's own fence chain; warn loudly when fencing would fail."""
+        assert self.ctx is not None
+        log = self.ctx.log("fence")
+        fencing = self.config.fencing
+        if not fencing.enabled:
+            log.warning("fencing is disabled in this node's configuration")
+            return
+        entries = fencing.chain.get(self.me, ())
+        if not entries:
+            log.warning("NO FENCE CHAIN for %s: if it dies its VMs are recovered only as "
+                        "failed_fence allows (%s)", self.me, fencing.failed_fence)
+            return
+        context = DriverContext(node=self.me, cluster=self.config.cluster.name,
+                                clock=self.clock, logger=log, extras=self.driver_extras)
+        try:
+            drivers = load_fence_chain([(e.driver, e.options) for e in entries], context)
+        except PVCError as exc:
+            log.error("FENCING WOULD FAIL for %s: %s", self.me, exc)
+            return
+        for entry, driver in zip(entries, drivers, strict=True):
+            try:
+                result = driver.validate()
+            except PVCError as exc:
+                result = ValidationResult(False, str(exc))
+            if result.ok:
+                log.info("fence device %s of %s answers: %s", entry.driver, self.me,
+                         result.message)
+            else:
+                log.error("FENCING WOULD FAIL for %s: fence device %s: %s", self.me,
+                          entry.driver, result.message)
+            driver.close()
+
+    def _self_fenced(self, uuids: list[str]) -> None:
+        for uuid in uuids:
+            self.vms.restarts.stopped(uuid)  # stopped on purpose, not crashed
 
     # -- watches --------------------------------------------------------------
 
@@ -280,6 +345,7 @@ class NodeDaemon:
         except PVCError as exc:
             log.warning("could not record shutdown: %s", exc)
         ctx.stopping.set()
+        self.self_fence.stop()
         self.vm_watch.stop()
         self.node_watch.cancel()
         self.schema_watch.cancel()
@@ -294,6 +360,24 @@ class NodeDaemon:
         self.keepalive.stop()
         self._teardown(ctx.store.zk)
         log.info("stopped")
+
+    def power_loss(self) -> None:
+        """Simulate this node losing power (in-process clusters and tests).
+
+        Every VM on its hypervisor stops at once and its ZooKeeper session
+        closes without any state being written: what the rest of the
+        cluster sees of a node whose BMC cut its power.
+        """
+        ctx = self.ctx
+        if ctx is None or ctx.stopping.is_set():
+            return
+        ctx.stopping.set()
+        self.keepalive.stop()
+        for dom in ctx.hv.list_domains():
+            if dom.state.active:
+                ctx.hv.destroy(dom.uuid)
+        self.reconciler.stop(5)
+        ctx.store.zk.stop()
 
     def _teardown(self, zk: ZkClient) -> None:
         if self.ctx is not None:

@@ -25,6 +25,7 @@ from pvc_core.states import VMState
 from pvc_core.store import Store
 from pvc_local.cluster import LocalCluster
 from pvc_local.zookeeper import ZooKeeperServer
+from pvc_plugins.fake.fence import BMC_REGISTRY_KEY, FakeBmcRegistry
 
 POLL = 0.05
 
@@ -82,38 +83,52 @@ def zk_for_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeep
     server.stop()
 
 
-@pytest.fixture
-def daemons(zk_for_daemons: ZooKeeperServer, tmp_path: Path
-            ) -> Iterator[Callable[..., tuple[list[NodeDaemon], Store]]]:
-    """Start node daemon objects on a fresh ZooKeeper root; all stopped afterwards."""
-    started: list[NodeDaemon] = []
-    stores: list[Store] = []
+class DaemonFactory:
+    """Makes NodeDaemon objects on a fresh ZooKeeper root, sharing fake BMCs."""
 
-    def make(nodes: int = 2, migration: dict[str, Any] | None = None,
-             **timers: Any) -> tuple[list[NodeDaemon], Store]:
+    def __init__(self, zk: ZooKeeperServer, tmp_path: Path) -> None:
+        self.zk = zk
+        self.tmp_path = tmp_path
+        self.started: list[NodeDaemon] = []
+        self.stores: list[Store] = []
+        self.bmcs = FakeBmcRegistry()
+
+    def __call__(self, nodes: int = 2, migration: dict[str, Any] | None = None,
+                 fencing: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                 **timers: Any) -> tuple[list[NodeDaemon], Store]:
         root = f"/pvc-{uuid.uuid4().hex[:8]}"
         names = [f"node{i + 1}" for i in range(nodes)]
         base_timers = {"keepalive_interval": 0.5, "vm_shutdown_timeout": 5,
                        "restart_backoff": 0.2}
         base_timers.update(timers)
+        made = []
         for name in names:
             cfg = parse_config({
-                "node": {"name": name, "state_dir": str(tmp_path / name)},
+                "node": {"name": name, "state_dir": str(self.tmp_path / name)},
                 "cluster": {"nodes": names},
-                "zookeeper": {"hosts": [zk_for_daemons.hosts], "root": root,
-                              "session_timeout": 4},
-                "timers": base_timers, "fencing": {"enabled": False},
+                "zookeeper": {"hosts": [self.zk.hosts], "root": root, "session_timeout": 4},
+                "timers": base_timers, "fencing": fencing or {"enabled": False},
                 "migration": migration or {},
-                "hypervisor": {"driver": "fake", "fake": {"memory_mib": 8192}}})
-            d = NodeDaemon(cfg)
+                "hypervisor": {"driver": "fake", "fake": {"memory_mib": 8192}},
+                **(extra or {})})
+            d = NodeDaemon(cfg, driver_extras={BMC_REGISTRY_KEY: self.bmcs})
             d.start()
-            started.append(d)
-        s = Store.connect(zk_for_daemons.hosts, root=root)
-        stores.append(s)
-        return started[-nodes:], s
+            self.started.append(d)
+            made.append(d)
+        s = Store.connect(self.zk.hosts, root=root)
+        self.stores.append(s)
+        return made, s
 
-    yield make
-    for d in started:
-        d.stop(timeout=20)
-    for s in stores:
-        s.close()
+    def close(self) -> None:
+        for d in self.started:
+            d.stop(timeout=20)
+        for s in self.stores:
+            s.close()
+
+
+@pytest.fixture
+def daemons(zk_for_daemons: ZooKeeperServer, tmp_path: Path) -> Iterator[DaemonFactory]:
+    """Start node daemon objects on a fresh ZooKeeper root; all stopped afterwards."""
+    factory = DaemonFactory(zk_for_daemons, tmp_path)
+    yield factory
+    factory.close()

@@ -1,0 +1,178 @@
+"""Failure detection and the fencing policy (DESIGN.md section 5).
+
+Runs on every coordinator and acts only while that node acts as primary,
+under the cluster fence lock:
+
+1. A node is *suspect* when its session is gone (its ``alive`` znode
+   vanished) or its keepalive sequence has not advanced for
+   ``fence_intervals`` keepalive intervals, measured on this observer's
+   monotonic clock (never by comparing another host's wall clock).
+2. Saving throws: it is fenced only when it stays silent ``saving_throws``
+   more intervals (counted from its last beat when its session is gone,
+   since the session timeout already gave it that long).
+3. Storm guard: when more than ``storm_guard_share`` of the nodes look dead
+   at once, nobody is fenced: a fault is raised and the monitor waits (a
+   partition of the observer is likelier than mass death).
+4. Maintenance mode (cluster config) and ``fencing.enabled: false``
+   disable fencing.
+
+Every step goes to the decision log. The fence itself and the recovery of
+the node's VMs are in :mod:`pvc_core.daemon.recovery`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pvc_core.coordination.liveness import LivenessObserver, NodeLiveness
+from pvc_core.coordination.lock import Lock
+from pvc_core.daemon.context import NodeContext
+from pvc_core.daemon.recovery import Fencer
+from pvc_core.errors import LockTimeout, PVCError
+from pvc_core.states import DaemonState
+
+#: Daemon states of nodes that are not judged (a cleanly stopped daemon
+#: leaves its VMs running on purpose; a fenced node waits for its operator).
+NOT_JUDGED = frozenset({DaemonState.STOP, DaemonState.FENCED})
+
+
+@dataclass
+class Suspect:
+    """A node that looks dead, since when (observer's clock), and why."""
+
+    since: float
+    why: str
+    failed_fence_at: float | None = None
+
+
+class FenceMonitor:
+    """Judges the other nodes every keepalive interval while this node is primary."""
+
+    def __init__(self, ctx: NodeContext, acts_as_primary: Callable[[], bool],
+                 fencer: Fencer | None = None) -> None:
+        self.ctx = ctx
+        self.acts_as_primary = acts_as_primary
+        self.cfg = ctx.config.fencing
+        self.interval = ctx.config.timers.keepalive_interval
+        self.log = ctx.log("fence")
+        self.observer = LivenessObserver(ctx.store.zk, ctx.store.ks, clock=ctx.clock)
+        self.fencer = fencer or Fencer(ctx)
+        self.suspects: dict[str, Suspect] = {}
+        self._episode: set[str] = set()  # conditions already reported (storm, maintenance)
+        self._thread = threading.Thread(target=self._loop, name=f"fence-{ctx.me}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.observer.close()
+
+    def _loop(self) -> None:
+        while not self.ctx.stopping.wait(self.interval):
+            try:
+                self.tick()
+            except PVCError as exc:
+                self.log.warning("fence check failed: %s", exc)
+
+    # -- one round -----------------------------------------------------------
+
+    def tick(self) -> None:
+        """One judgement round (public for tests and the simulator)."""
+        if not self.acts_as_primary():
+            self.observer.reset()  # time not watched is never counted against a node
+            self.suspects.clear()
+            return
+        if not self.cfg.enabled:
+            return
+        if self.ctx.store.cluster.maintenance():
+            self._once("maintenance", "maintenance mode: fencing is disabled")
+            self.suspects.clear()
+            self.observer.reset()
+            return
+        self._episode.discard("maintenance")
+        lock = Lock(self.ctx.store.zk, self.ctx.store.ks.fence_lock(), self.ctx.me)
+        try:
+            lock.acquire(timeout=min(1.0, self.interval))
+        except LockTimeout:
+            return
+        try:
+            self._judge()
+        finally:
+            lock.release()
+
+    def _judge(self) -> None:
+        records = {n.name: n for n in self.ctx.store.nodes.all()}
+        judged = sorted(n for n, r in records.items()
+                        if n != self.ctx.me and r.daemon_state not in NOT_JUDGED)
+        seen = self.observer.observe(judged)
+        now = self.ctx.clock.monotonic()
+        for name in list(self.suspects):
+            if name not in seen:
+                del self.suspects[name]
+        for name, live in seen.items():
+            self._update(name, live, now)
+        due = [n for n, live in seen.items() if n in self.suspects and self._due(live)]
+        if not self.suspects:
+            self._episode.discard("storm")
+            return
+        share = len(self.suspects) / max(1, len(records))
+        if share > self.cfg.storm_guard_share:
+            msg = (f"{len(self.suspects)} of {len(records)} nodes look dead "
+                   f"({', '.join(sorted(self.suspects))}): storm guard, fencing nobody")
+            if self._once("storm", msg):
+                self.ctx.store.faults.raise_fault("storm-guard", "cluster", msg, "critical")
+            return
+        self._episode.discard("storm")
+        for name in due:
+            self._fence_due(name, now)
+
+    def _update(self, name: str, live: NodeLiveness, now: float) -> None:
+        dead = not live.session_alive or live.stale_for >= self.cfg.fence_intervals * self.interval
+        suspect = self.suspects.get(name)
+        if dead and suspect is None:
+            why = ("its session is gone" if not live.session_alive else
+                   f"no keepalive for {live.stale_for:.1f}s")
+            self.suspects[name] = Suspect(now, why)
+            self.log.warning("%s is suspect: %s", name, why)
+            self.ctx.decide("suspect", why, node=name, seq=live.seq,
+                            session_alive=live.session_alive, stale_for=live.stale_for)
+        elif not dead and suspect is not None and suspect.failed_fence_at is None:
+            del self.suspects[name]
+            self.log.info("%s came back within its saving throws", name)
+            self.ctx.decide("saving-throw", "came back: not fenced", node=name,
+                            seq=live.seq, suspect_for=now - suspect.since)
+
+    def _due(self, live: NodeLiveness) -> bool:
+        throws = self.cfg.saving_throws * self.interval
+        if not live.session_alive:
+            return live.stale_for >= throws
+        return live.stale_for >= self.cfg.fence_intervals * self.interval + throws
+
+    def _fence_due(self, name: str, now: float) -> None:
+        suspect = self.suspects[name]
+        if suspect.failed_fence_at is not None:
+            # A failed fence is retried after fence_intervals; recovery may follow the
+            # self-fence deadline (failed_fence: migrate-after-self-fence).
+            if now - suspect.since >= self.cfg.self_fence_after:
+                self.fencer.after_self_fence_deadline(name)
+            if now - suspect.failed_fence_at < self.cfg.fence_intervals * self.interval:
+                return
+        proved = self.fencer.fence(name, suspect.why)
+        if proved:
+            del self.suspects[name]
+            self.observer.forget(name)
+        else:
+            suspect.failed_fence_at = now
+
+    def _once(self, key: str, message: str) -> bool:
+        """Log and record a condition once per episode; True the first time."""
+        if key in self._episode:
+            return False
+        self._episode.add(key)
+        self.log.warning("%s", message)
+        self.ctx.decide(key, message)
+        return True

@@ -1,0 +1,160 @@
+"""Failure detection, fencing and recovery with daemon objects and fake BMCs.
+
+node1's FenceMonitor is driven by the test (``tick()``), as if node1 were
+the primary; the other daemons are real, and "power off" through a fake BMC
+cuts their power (NodeDaemon.power_loss: VMs gone, session closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pvc_core.coordination.lease import RunLease
+from pvc_core.daemon import NodeDaemon
+from pvc_core.daemon.fencing import FenceMonitor
+from pvc_core.drivers.base import DriverContext
+from pvc_core.drivers.fence import PowerState
+from pvc_core.drivers.hypervisor import DomainState
+from pvc_core.ops.vms import define_vm
+from pvc_core.states import DaemonState, VMState
+from pvc_core.states import DomainState as NodeDomain
+from pvc_core.store import Store
+from pvc_plugins.fake.storage import FakeStorageDriver
+from tests.cluster.conftest import DaemonFactory, domain_xml, wait_for
+
+pytestmark = pytest.mark.zookeeper
+T = 30
+FAST = {"keepalive_interval": 0.3}
+
+
+def fencing(**overrides: object) -> dict[str, object]:
+    chain = {f"node{i}": [{"driver": "fake"}] for i in (1, 2, 3)}
+    base: dict[str, object] = {"enabled": True, "fence_intervals": 2, "saving_throws": 2,
+                               "storm_guard_share": 0.5, "self_fence_after": 60,
+                               "power_off_timeout": 5, "chain": chain}
+    base.update(overrides)
+    return base
+
+
+def cluster(daemons: DaemonFactory, **fence: object) -> tuple[list[NodeDaemon], Store,
+                                                                FenceMonitor]:
+    nodes, store = daemons(3, fencing=fencing(**fence), **FAST)
+    for d in nodes:  # pulling a node's power stops that daemon like a real power loss
+        daemons.bmcs.get(d.me).register_power_off_callback(lambda _n, d=d: d.power_loss())
+    assert nodes[0].ctx is not None
+    return nodes, store, FenceMonitor(nodes[0].ctx, lambda: True)
+
+
+def kinds(store: Store, node: str) -> list[str]:
+    return [d.kind for d in store.decisions.query(node=node)]
+
+
+def ticking(monitor: FenceMonitor, cond: Callable[[], object]) -> Callable[[], object]:
+    def check() -> object:
+        monitor.tick()
+        return cond()
+    return check
+
+
+def vms_on(store: Store, daemons_: list[NodeDaemon], node: str, count: int) -> list[str]:
+    uuids = [define_vm(store, domain_xml(f"{node}-vm{i}"), node=node, start=True).uuid
+             for i in range(count)]
+    for u in uuids:
+        wait_for(lambda u=u: running_somewhere(daemons_, u) == [node], T, "running")
+    return uuids
+
+
+def running_somewhere(nodes: list[NodeDaemon], uuid: str) -> list[str]:
+    out = []
+    for d in nodes:
+        if d.ctx is None or d.ctx.stopping.is_set():
+            continue
+        try:
+            if d.ctx.hv.domain_info(uuid).state is DomainState.RUNNING:
+                out.append(d.me)
+        except Exception:  # noqa: BLE001, S112 - not defined there
+            continue
+    return out
+
+
+def test_a_node_that_comes_back_within_its_saving_throws_is_not_fenced(
+        daemons: DaemonFactory) -> None:
+    (n1, n2, n3), store, monitor = cluster(daemons)
+    n2.keepalive.hold()  # hung: session alive, keepalive not advancing
+    wait_for(ticking(monitor, lambda: "suspect" in kinds(store, "node2")), T, "node2 suspect")
+    n2.keepalive.release()
+    wait_for(ticking(monitor, lambda: "saving-throw" in kinds(store, "node2")), T,
+             "node2 saved")
+    for _ in range(10):
+        monitor.tick()
+    assert "fenced" not in kinds(store, "node2") and "fence-attempt" not in kinds(store, "node2")
+    assert daemons.bmcs.get("node2").state is PowerState.ON
+    assert store.nodes.get("node2").value.daemon_state is DaemonState.RUN
+
+
+def test_dead_node_is_fenced_and_its_vms_recovered(daemons: DaemonFactory) -> None:
+    (n1, n2, n3), store, monitor = cluster(daemons)
+    assert n1.ctx is not None
+    storage = FakeStorageDriver({}, DriverContext(node="node1"))
+    n1.ctx.hooks.register(storage, "storage.fake")
+    vms = vms_on(store, [n1, n2, n3], "node2", 3)
+    epochs = {u: RunLease(store.zk, store.ks.vm_lease(u), "x").read().epoch for u in vms}
+
+    n2.power_loss()  # dies: session gone, VMs gone
+    wait_for(ticking(monitor, lambda: "fenced" in kinds(store, "node2")), T, "node2 fenced")
+    assert daemons.bmcs.get("node2").state is PowerState.OFF
+    assert store.nodes.get("node2").value.daemon_state is DaemonState.FENCED
+    assert ("fence_node", ("node2",)) in storage.calls  # storage fencing by hook
+    for u in vms:
+        rec = store.vms.get(u)
+        assert rec.state.state is VMState.START and rec.placement.node in ("node1", "node3")
+        assert rec.placement.last_node == "node2"
+        assert RunLease(store.zk, store.ks.vm_lease(u), "x").read().epoch > epochs[u]
+        wait_for(lambda u=u, t=rec.placement.node: running_somewhere([n1, n3], u) == [t], T,
+                 "recovered VM running on its target")
+    assert store.nodes.get("node2").value.domain_state is NodeDomain.FLUSHED  # not readied
+    order = kinds(store, "node2")
+    assert order.index("suspect") < order.index("fence-attempt") < order.index("fenced")
+    assert order.count("vm-recovery") == 3
+
+
+def test_failed_fence_with_failed_fence_none_leaves_vms_alone(daemons: DaemonFactory) -> None:
+    chain = {f"node{i}": [{"driver": "fake", "fail": i == 2}] for i in (1, 2, 3)}
+    (n1, n2, n3), store, monitor = cluster(daemons, chain=chain)
+    vms = vms_on(store, [n1, n2, n3], "node2", 2)
+    n2.power_loss()
+    wait_for(ticking(monitor, lambda: "fence-failed" in kinds(store, "node2")), T,
+             "fence failed")
+    for _ in range(5):
+        monitor.tick()
+    for u in vms:
+        rec = store.vms.get(u)
+        assert (rec.placement.node, rec.state.state) == ("node2", VMState.START)
+        assert running_somewhere([n1, n3], u) == []
+    assert any(f["kind"] == "failed-fence" for f in store.faults.all())
+    assert "vm-recovery" not in kinds(store, "node2")
+
+
+@pytest.mark.parametrize("guard", ["storm", "maintenance"])
+def test_storm_guard_and_maintenance_stop_a_fence(daemons: DaemonFactory, guard: str) -> None:
+    (n1, n2, n3), store, monitor = cluster(daemons)
+    if guard == "maintenance":
+        store.cluster.set_maintenance(True)
+        n2.power_loss()
+    else:
+        n2.power_loss()
+        n3.power_loss()  # two of three look dead: more than the 0.5 share
+    wait_for(ticking(monitor, lambda: guard in [d.kind for d in store.decisions.query()]), T,
+             f"{guard} reported")
+    for _ in range(20):  # well past the point where node2 would have been fenced
+        monitor.tick()
+        n1.ctx.stopping.wait(0.1)  # type: ignore[union-attr]
+    assert daemons.bmcs.get("node2").state is PowerState.ON
+    assert "fenced" not in kinds(store, "node2")
+    if guard == "storm":
+        assert any(f["kind"] == "storm-guard" for f in store.faults.all())
+    else:
+        store.cluster.set_maintenance(False)  # and without it, the fence happens
+        wait_for(ticking(monitor, lambda: "fenced" in kinds(store, "node2")), T, "fenced")
