@@ -11,6 +11,7 @@ Layout (schema version 2)::
     {root}/schema                    int: keyspace schema version
     {root}/cluster/config            JSON: cluster-wide settings (maintenance, ...)
     {root}/cluster/primary           primary coordinator's node name ("" for none)
+    {root}/cluster/primary_request   JSON: pending planned primary move (absent: none)
     {root}/nodes/{node}              JSON: node record (states, static info)
     {root}/nodes/{node}/alive        ephemeral: the node's session is alive
     {root}/nodes/{node}/keepalive    JSON: {"seq": n, "stats": {...}}
@@ -191,3 +192,12 @@ class Keyspace:
         """Directories every initialised cluster has."""
         return [self.cluster(), self.nodes(), self.vms(), self.vm_names(), self.jobs(),
                 self.decisions(), self.faults(), self.locks()]
+
+    def primary_request(self) -> str:
+        """``{root}/cluster/primary_request``: JSON, a planned primary move (absent: none).
+
+        Written by :func:`pvc_core.ops.nodes.request_primary` and
+        :func:`~pvc_core.ops.nodes.request_secondary`; cleared by the
+        coordinator that satisfied it (see docs/coordinator.md).
+        """
+        return self._p("cluster", "primary_request")

@@ -19,6 +19,7 @@ from typing import NoReturn
 from pvc_core.errors import PVCError
 from pvc_local import configgen, launch
 from pvc_local.cluster import LocalCluster, LocalClusterError
+from pvc_local.power import ACTIONS as POWER_ACTIONS
 from pvc_local.state import StateError
 from pvc_local.status import NodeStatus
 from pvc_local.zookeeper import ZooKeeperError
@@ -105,6 +106,16 @@ def build_parser() -> OneLineParser:
             cmd.add_argument("--wait", type=positive_float, default=60.0, metavar="SECONDS",
                              help="how long to wait for the node to reach run (60)")
 
+    power = sub.add_parser("power", parents=[common],
+                           help="power a node off/on or read its power state through its "
+                                "simulated BMC (real IPMI, the fence driver's way)")
+    power.add_argument("node", metavar="NODE", help="node name, e.g. node2")
+    power.add_argument("action", choices=POWER_ACTIONS,
+                       help="off: kill the node (returns once the BMC reads off); on: start "
+                            "it again (in the background); status: read the power state")
+    power.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
+                       help="deadline of the whole operation (30)")
+
     demo = sub.add_parser("demo", parents=[common],
                           help="start a cluster (unless one is up), run the demo, stop it")
     demo.add_argument("--hypervisor", choices=configgen.HYPERVISORS, default=None,
@@ -170,6 +181,15 @@ def cmd_node(cluster: LocalCluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_power(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    state = cluster.power(args.node, args.action, timeout=args.timeout)
+    notes = {"off": " (proved off: the daemon is gone)",
+             "on": " (the BMC is starting its daemon: see pvc-local status)"}
+    print(f"{args.node}: power {state}" + (notes.get(args.action, "")
+                                           if state == args.action else ""))
+    return 0
+
+
 def cmd_demo(cluster: LocalCluster, args: argparse.Namespace) -> int:
     try:
         from pvc_local.demo import run_demo
@@ -181,7 +201,8 @@ def cmd_demo(cluster: LocalCluster, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[LocalCluster, argparse.Namespace], int]] = {
     "up": cmd_up, "down": cmd_down, "status": cmd_status, "kill": cmd_node,
-    "hang": cmd_node, "resume": cmd_node, "restart": cmd_node, "demo": cmd_demo,
+    "hang": cmd_node, "resume": cmd_node, "restart": cmd_node, "power": cmd_power,
+    "demo": cmd_demo,
 }
 
 

@@ -12,6 +12,7 @@ the same directory manage the same cluster. Layout of ``DIR``::
     node1/pvcnoded.log      its daemon's stdout and stderr
     node1/state/            its node.state_dir
     node1/libvirtd/         its libvirtd (--hypervisor qemu)
+    node1/bmc/              its simulated BMC (pvc_local.bmc): password (0600), power, bmc.log
     multinode.log           the shared process's log (in-process mode)
 """
 
@@ -29,6 +30,7 @@ from pvc_core.errors import PVCError
 from pvc_core.keyspace import Keyspace
 from pvc_core.store import Store, ZkClient
 from pvc_local import configgen, launch, procs
+from pvc_local import power as powerctl
 from pvc_local.procs import ProcState
 from pvc_local.state import ClusterState, NodeEntry, load_state, purge_files, save_state
 from pvc_local.status import NodeStatus, node_status, read_store, running_as
@@ -54,11 +56,11 @@ class LocalCluster:
     """A local cluster kept under ``directory`` (see the module docstring).
 
     ``daemon_module`` is the module run as each node daemon (``python -m
-    MODULE --config FILE``); only tests replace it.
+    MODULE --config FILE``); only tests replace it. None: the one the
+    cluster was started with (recorded), else ``pvc_core.daemon``.
     """
 
-    def __init__(self, directory: Path | str, *,
-                 daemon_module: str = launch.DAEMON_MODULE) -> None:
+    def __init__(self, directory: Path | str, *, daemon_module: str | None = None) -> None:
         self.directory = Path(directory).absolute()
         self.daemon_module = daemon_module
         self._children: dict[int, Any] = {}  # pid -> Popen of what this object started
@@ -86,8 +88,8 @@ class LocalCluster:
     def is_up(self) -> bool:
         """True when anything recorded (ZooKeeper or a daemon) still runs."""
         state = load_state(self.directory)
-        return state is not None and any(
-            procs.is_running(r) for r in [state.zk_process, *state.processes()])
+        return state is not None and any(procs.is_running(r) for r in [
+            state.zk_process, *state.processes(), *state.bmc_processes()])
 
     def store(self, connect_timeout: float = 10.0) -> Store:
         """A connected :class:`~pvc_core.store.Store` on the cluster; the caller closes it."""
@@ -101,8 +103,10 @@ class LocalCluster:
     def up(self, nodes: int = 3, hypervisor: str = "test", node_memory_mib: int = 16384,
            node_cpus: int = 8, in_process: bool = False, wait: float = 60.0,
            coordinators: int = configgen.MAX_COORDINATORS,
-           cache_dir: Path | None = None) -> ClusterState:
+           cache_dir: Path | None = None, bmc: bool = True) -> ClusterState:
         """Start ZooKeeper and the node daemons; return once every node is ``run``.
+
+        With ``bmc`` (ignored in-process) every node gets a simulated BMC and an ipmi fence chain.
 
         Raises LocalClusterError (after stopping whatever it started) when a
         cluster is already up here, an argument is bad, or anything fails.
@@ -128,6 +132,8 @@ class LocalCluster:
                 raise LocalClusterError(f"--hypervisor qemu is not available here: {reason}")
         try:
             state = self._start_zookeeper(hypervisor, in_process, size)
+            if bmc and not in_process:
+                state = self._start_bmcs(state, names)
             state = self._prepare_nodes(state, names, size, coordinators, cache_dir)
             state = self._spawn(state, names)
             self._wait_run(state, names, wait)
@@ -151,7 +157,8 @@ class LocalCluster:
         server = ZooKeeperServer(self.directory / "zookeeper", tick_ms=500)
         state = ClusterState(str(self.directory), hypervisor, in_process, server.port,
                              str(server.dir), node_memory_mib=size.memory_mib,
-                             node_cpus=size.cpus)
+                             node_cpus=size.cpus,
+                             daemon_module=self.daemon_module or launch.DAEMON_MODULE)
         self._save(state)  # before the start: a crash still leaves a record
         server.start(wait=False)
         assert server.proc is not None
@@ -186,27 +193,36 @@ class LocalCluster:
             config = configgen.node_config(
                 name, nodes=names, zk_hosts=state.zk_hosts, state_dir=node_dir / "state",
                 hypervisor=section, coordinator_limit=coordinator_limit,
-                fence_chain=self.fence_chain(names))
+                fence_chain=powerctl.fence_chain(state, names))
             configgen.write_config(Path(entry.config), config)
             state = self._save(state.with_node(replace(entry, libvirtd=qemu)))
         if state.in_process:
             state = self._save(replace(state, shared_log=str(self.directory / "multinode.log")))
         return state
 
-    def fence_chain(self, names: list[str]) -> dict[str, list[dict[str, Any]]] | None:
-        """The fence chain of every node (None: fencing disabled).
+    def _start_bmcs(self, state: ClusterState, names: list[str]) -> ClusterState:
+        """One simulated BMC per node: power-off kills the node, power-on restarts it."""
+        for name in names:
+            proc, entry = powerctl.start_node_bmc(self.directory, name, state.hypervisor)
+            self._children[proc.pid] = proc
+            state = self._save(state.with_bmc(entry))
+        return state
 
-        The hook for simulated BMCs: return ``{node: [{"driver": "ipmi",
-        ...}]}`` here (after starting one BMC per node) to enable fencing.
-        """
-        return None
+    def power(self, node: str, action: str, timeout: float = 30.0) -> str:
+        """``on``/``off``/``status`` through the node's BMC (IPMI); the state read after."""
+        try:
+            entry = self.record().bmc(node)
+        except KeyError as exc:
+            raise LocalClusterError(str(exc.args[0])) from None
+        return powerctl.power(entry, action, timeout)
 
     def _spawn(self, state: ClusterState, names: list[str]) -> ClusterState:
         groups = [names] if state.in_process else [[n] for n in names]
         for group in groups:
             entries = [state.node(n) for n in group]
+            module = self.daemon_module or state.daemon_module or launch.DAEMON_MODULE
             argv = launch.daemon_argv([e.config for e in entries], state.in_process,
-                                      module=self.daemon_module)
+                                      module=module)
             proc = procs.spawn(argv, Path(entries[0].log), cwd=self.directory)
             self._children[proc.pid] = proc
             ref = procs.ref_of(proc.pid)
@@ -279,6 +295,10 @@ class LocalCluster:
             done.append(f"stopped {len(daemons)} daemon process(es)")
         for entry in state.nodes:
             state = self._save(state.with_node(replace(entry, process=None)))
+        bmcs = [r for r in state.bmc_processes() if procs.is_running(r)]
+        problems += [f"BMC pid {r.pid} survived SIGKILL" for r in procs.terminate(bmcs, 5.0)]
+        state = self._save(replace(state, bmcs=tuple(replace(b, process=None)
+                                                     for b in state.bmcs)))  # not in `done`
         for entry in state.nodes:
             if entry.libvirtd:
                 try:
@@ -369,10 +389,9 @@ class LocalCluster:
         if not procs.is_running(state.zk_process):
             raise LocalClusterError("ZooKeeper is not running: pvc-local down, then up")
         names = [n.name for n in state.nodes] if state.in_process else [node]
+        powerctl.mark_powered(state, names)  # started again: its BMC reads power on
         state = self._spawn(state, names)
         self._wait_run(state, names, wait)
-
-
 
 
 def _fresh_run(store: Store, entry: NodeEntry) -> bool:

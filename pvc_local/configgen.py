@@ -15,9 +15,12 @@ depends on the hypervisor kind:
     the libvirt driver on the node's own libvirtd (real QEMU guests), whose
     URIs come from :class:`pvc_local.qemu.NodeLibvirtd`.
 
-Fencing is off for now. :func:`node_config` takes a ``fence_chain`` (node
-name to a list of fence entries, e.g. one ``ipmi`` entry per node pointing
-at a simulated BMC); when given, fencing is enabled with that chain.
+Fencing: :func:`node_config` takes a ``fence_chain`` (node name to a list
+of fence entries); when given, fencing is enabled with that chain in every
+node's file, otherwise it is disabled. The launcher passes one ``ipmi``
+entry per node reaching the node's simulated BMC on loopback
+(:func:`pvc_local.power.chain_entry`: host, port, user ``admin``, a
+``password_file`` of mode 0600 in the cluster directory, cipher suite 3).
 """
 
 from __future__ import annotations

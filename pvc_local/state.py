@@ -64,6 +64,33 @@ class NodeEntry:
 
 
 @dataclass(frozen=True)
+class BmcEntry:
+    """The simulated BMC of one node (:mod:`pvc_local.bmc`).
+
+    ``port`` is its UDP port on 127.0.0.1; ``password_file`` (mode 0600)
+    holds the password of user ``admin``; ``state_file`` its power state.
+    ``process`` is None once ``down`` stopped it.
+    """
+
+    node: str
+    port: int
+    password_file: str
+    state_file: str
+    log: str
+    process: ProcRef | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "port": self.port, "password_file": self.password_file,
+                "state_file": self.state_file, "log": self.log,
+                "process": _ref_dict(self.process)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BmcEntry:
+        return cls(str(data["node"]), int(data["port"]), str(data["password_file"]),
+                   str(data["state_file"]), str(data["log"]), _ref(data.get("process")))
+
+
+@dataclass(frozen=True)
 class ClusterState:
     """Everything ``pvc-local`` needs to manage a running local cluster."""
 
@@ -78,6 +105,9 @@ class ClusterState:
     node_memory_mib: int = 16384
     node_cpus: int = 8
     guest_images: dict[str, str] = field(default_factory=dict)
+    bmcs: tuple[BmcEntry, ...] = ()
+    #: the module run as each node daemon ("" in older records: the default)
+    daemon_module: str = ""
 
     @property
     def zk_hosts(self) -> str:
@@ -103,9 +133,30 @@ class ClusterState:
         """A copy with the process of node ``name`` set."""
         return self.with_node(replace(self.node(name), process=process))
 
+    def bmc(self, name: str) -> BmcEntry:
+        """The simulated BMC of node ``name``; KeyError when it has none."""
+        for entry in self.bmcs:
+            if entry.node == name:
+                return entry
+        self.node(name)  # KeyError naming the known nodes
+        raise KeyError(f"node {name!r} has no simulated BMC (in-process mode, or up "
+                       "without BMCs)")
+
+    def with_bmc(self, entry: BmcEntry) -> ClusterState:
+        """A copy with ``entry`` replacing the BMC of the same node (or appended)."""
+        others = tuple(b for b in self.bmcs if b.node != entry.node)
+        if len(others) == len(self.bmcs):
+            return replace(self, bmcs=(*self.bmcs, entry))
+        return replace(self, bmcs=tuple(entry if b.node == entry.node else b
+                                        for b in self.bmcs))
+
     def processes(self) -> list[ProcRef]:
         """Every recorded daemon process, each once (ZooKeeper not included)."""
         return list(dict.fromkeys(n.process for n in self.nodes if n.process))
+
+    def bmc_processes(self) -> list[ProcRef]:
+        """Every recorded simulated-BMC process."""
+        return [b.process for b in self.bmcs if b.process is not None]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +168,8 @@ class ClusterState:
             "nodes": [n.to_dict() for n in self.nodes],
             "node_memory_mib": self.node_memory_mib, "node_cpus": self.node_cpus,
             "guest_images": dict(self.guest_images),
+            "bmcs": [b.to_dict() for b in self.bmcs],
+            "daemon_module": self.daemon_module,
         }
 
     @classmethod
@@ -134,6 +187,8 @@ class ClusterState:
             node_memory_mib=int(data.get("node_memory_mib", 16384)),
             node_cpus=int(data.get("node_cpus", 8)),
             guest_images={str(k): str(v) for k, v in (data.get("guest_images") or {}).items()},
+            bmcs=tuple(BmcEntry.from_dict(b) for b in data.get("bmcs") or ()),
+            daemon_module=str(data.get("daemon_module") or ""),
         )
 
 

@@ -25,6 +25,8 @@ from pvc_core.config import Config
 from pvc_core.console import ConsoleLogWatcher
 from pvc_core.coordination.liveness import Liveness
 from pvc_core.daemon.context import NodeContext
+from pvc_core.daemon.coordinator import Coordinator
+from pvc_core.daemon.fencing import FenceMonitor
 from pvc_core.daemon.jobs import NodeJobRunner
 from pvc_core.daemon.keepalive import Keepalive
 from pvc_core.daemon.migration import Migrator
@@ -108,6 +110,9 @@ class NodeDaemon:
         self.liveness.announce(wait=self.config.zookeeper.session_timeout * 2)
         self.keepalive = Keepalive(ctx, self.liveness, self._assigned)
         self.keepalive.start()
+        self.coordinator = Coordinator(ctx)
+        self.coordinator.start()
+        self.fence_monitor = FenceMonitor(ctx, self.coordinator.acts_as_primary)
         self.vms = VmController(ctx)
         self.vms.migrator = Migrator(ctx, self.vms)
         self.reconciler = Reconciler(self.vms.reconcile, self.config.timers.reconcile_workers,
@@ -122,6 +127,8 @@ class NodeDaemon:
         self.jobs.start()
         if self.config.fencing.enabled:
             self.self_fence.start()
+            if self.coordinator.is_coordinator:
+                self.fence_monitor.start()
         self._spawn(self._resync_loop, "resync")
         self._spawn(self._console_loop, "console")
         self._set_state(DaemonState.RUN)
@@ -345,6 +352,8 @@ class NodeDaemon:
         except PVCError as exc:
             log.warning("could not record shutdown: %s", exc)
         ctx.stopping.set()
+        self.coordinator.stop(timeout / 4)
+        self.fence_monitor.stop()
         self.self_fence.stop()
         self.vm_watch.stop()
         self.node_watch.cancel()
@@ -377,6 +386,7 @@ class NodeDaemon:
             if dom.state.active:
                 ctx.hv.destroy(dom.uuid)
         self.reconciler.stop(5)
+        self.coordinator.stop(1, relinquish=False)
         ctx.store.zk.stop()
 
     def _teardown(self, zk: ZkClient) -> None:

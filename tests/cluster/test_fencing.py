@@ -1,22 +1,21 @@
 """Failure detection, fencing and recovery with daemon objects and fake BMCs.
 
-node1's FenceMonitor is driven by the test (``tick()``), as if node1 were
-the primary; the other daemons are real, and "power off" through a fake BMC
-cuts their power (NodeDaemon.power_loss: VMs gone, session closed).
+Three real daemons (election, fence monitor, reconcilers); node1 is made
+primary by a planned move, so its FenceMonitor judges the others. "Power
+off" through a fake BMC cuts a node's power (NodeDaemon.power_loss: its VMs
+gone, its session closed without a word).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 
 from pvc_core.coordination.lease import RunLease
 from pvc_core.daemon import NodeDaemon
-from pvc_core.daemon.fencing import FenceMonitor
 from pvc_core.drivers.base import DriverContext
 from pvc_core.drivers.fence import PowerState
 from pvc_core.drivers.hypervisor import DomainState
+from pvc_core.ops.nodes import request_primary
 from pvc_core.ops.vms import define_vm
 from pvc_core.states import DaemonState, VMState
 from pvc_core.states import DomainState as NodeDomain
@@ -38,24 +37,27 @@ def fencing(**overrides: object) -> dict[str, object]:
     return base
 
 
-def cluster(daemons: DaemonFactory, **fence: object) -> tuple[list[NodeDaemon], Store,
-                                                                FenceMonitor]:
+def cluster(daemons: DaemonFactory, **fence: object) -> tuple[list[NodeDaemon], Store]:
     nodes, store = daemons(3, fencing=fencing(**fence), **FAST)
     for d in nodes:  # pulling a node's power stops that daemon like a real power loss
         daemons.bmcs.get(d.me).register_power_off_callback(lambda _n, d=d: d.power_loss())
-    assert nodes[0].ctx is not None
-    return nodes, store, FenceMonitor(nodes[0].ctx, lambda: True)
+    n1 = nodes[0]
+    wait_for(lambda: any(d.coordinator.is_primary() for d in nodes), T, "a primary")
+    if not n1.coordinator.is_primary():
+        request_primary(store, "node1")
+    wait_for(n1.coordinator.is_primary, T, "node1 primary")
+    return nodes, store
 
 
 def kinds(store: Store, node: str) -> list[str]:
     return [d.kind for d in store.decisions.query(node=node)]
 
 
-def ticking(monitor: FenceMonitor, cond: Callable[[], object]) -> Callable[[], object]:
-    def check() -> object:
-        monitor.tick()
-        return cond()
-    return check
+def let_rounds_pass(primary: NodeDaemon, rounds: int) -> None:
+    """Wait until the primary's keepalive beat ``rounds`` more times (its fence
+    monitor runs on the same interval)."""
+    start = primary.keepalive.beats
+    wait_for(lambda: primary.keepalive.beats >= start + rounds, T, f"{rounds} rounds")
 
 
 def vms_on(store: Store, daemons_: list[NodeDaemon], node: str, count: int) -> list[str]:
@@ -81,21 +83,20 @@ def running_somewhere(nodes: list[NodeDaemon], uuid: str) -> list[str]:
 
 def test_a_node_that_comes_back_within_its_saving_throws_is_not_fenced(
         daemons: DaemonFactory) -> None:
-    (n1, n2, n3), store, monitor = cluster(daemons)
+    (n1, n2, n3), store = cluster(daemons)
     n2.keepalive.hold()  # hung: session alive, keepalive not advancing
-    wait_for(ticking(monitor, lambda: "suspect" in kinds(store, "node2")), T, "node2 suspect")
+    wait_for(lambda: "suspect" in kinds(store, "node2"), T, "node2 suspect")
     n2.keepalive.release()
-    wait_for(ticking(monitor, lambda: "saving-throw" in kinds(store, "node2")), T,
+    wait_for(lambda: "saving-throw" in kinds(store, "node2"), T,
              "node2 saved")
-    for _ in range(10):
-        monitor.tick()
+    let_rounds_pass(n1, 10)
     assert "fenced" not in kinds(store, "node2") and "fence-attempt" not in kinds(store, "node2")
     assert daemons.bmcs.get("node2").state is PowerState.ON
     assert store.nodes.get("node2").value.daemon_state is DaemonState.RUN
 
 
 def test_dead_node_is_fenced_and_its_vms_recovered(daemons: DaemonFactory) -> None:
-    (n1, n2, n3), store, monitor = cluster(daemons)
+    (n1, n2, n3), store = cluster(daemons)
     assert n1.ctx is not None
     storage = FakeStorageDriver({}, DriverContext(node="node1"))
     n1.ctx.hooks.register(storage, "storage.fake")
@@ -103,7 +104,7 @@ def test_dead_node_is_fenced_and_its_vms_recovered(daemons: DaemonFactory) -> No
     epochs = {u: RunLease(store.zk, store.ks.vm_lease(u), "x").read().epoch for u in vms}
 
     n2.power_loss()  # dies: session gone, VMs gone
-    wait_for(ticking(monitor, lambda: "fenced" in kinds(store, "node2")), T, "node2 fenced")
+    wait_for(lambda: "fenced" in kinds(store, "node2"), T, "node2 fenced")
     assert daemons.bmcs.get("node2").state is PowerState.OFF
     assert store.nodes.get("node2").value.daemon_state is DaemonState.FENCED
     assert ("fence_node", ("node2",)) in storage.calls  # storage fencing by hook
@@ -122,13 +123,12 @@ def test_dead_node_is_fenced_and_its_vms_recovered(daemons: DaemonFactory) -> No
 
 def test_failed_fence_with_failed_fence_none_leaves_vms_alone(daemons: DaemonFactory) -> None:
     chain = {f"node{i}": [{"driver": "fake", "fail": i == 2}] for i in (1, 2, 3)}
-    (n1, n2, n3), store, monitor = cluster(daemons, chain=chain)
+    (n1, n2, n3), store = cluster(daemons, chain=chain)
     vms = vms_on(store, [n1, n2, n3], "node2", 2)
     n2.power_loss()
-    wait_for(ticking(monitor, lambda: "fence-failed" in kinds(store, "node2")), T,
+    wait_for(lambda: "fence-failed" in kinds(store, "node2"), T,
              "fence failed")
-    for _ in range(5):
-        monitor.tick()
+    let_rounds_pass(n1, 5)
     for u in vms:
         rec = store.vms.get(u)
         assert (rec.placement.node, rec.state.state) == ("node2", VMState.START)
@@ -139,22 +139,20 @@ def test_failed_fence_with_failed_fence_none_leaves_vms_alone(daemons: DaemonFac
 
 @pytest.mark.parametrize("guard", ["storm", "maintenance"])
 def test_storm_guard_and_maintenance_stop_a_fence(daemons: DaemonFactory, guard: str) -> None:
-    (n1, n2, n3), store, monitor = cluster(daemons)
+    (n1, n2, n3), store = cluster(daemons)
     if guard == "maintenance":
         store.cluster.set_maintenance(True)
         n2.power_loss()
     else:
         n2.power_loss()
         n3.power_loss()  # two of three look dead: more than the 0.5 share
-    wait_for(ticking(monitor, lambda: guard in [d.kind for d in store.decisions.query()]), T,
+    wait_for(lambda: guard in [d.kind for d in store.decisions.query()], T,
              f"{guard} reported")
-    for _ in range(20):  # well past the point where node2 would have been fenced
-        monitor.tick()
-        n1.ctx.stopping.wait(0.1)  # type: ignore[union-attr]
+    let_rounds_pass(n1, 20)  # well past the point where node2 would have been fenced
     assert daemons.bmcs.get("node2").state is PowerState.ON
     assert "fenced" not in kinds(store, "node2")
     if guard == "storm":
         assert any(f["kind"] == "storm-guard" for f in store.faults.all())
     else:
         store.cluster.set_maintenance(False)  # and without it, the fence happens
-        wait_for(ticking(monitor, lambda: "fenced" in kinds(store, "node2")), T, "fenced")
+        wait_for(lambda: "fenced" in kinds(store, "node2"), T, "fenced")
