@@ -105,6 +105,8 @@ def test_dead_node_is_fenced_and_its_vms_recovered(daemons: DaemonFactory) -> No
 
     n2.power_loss()  # dies: session gone, VMs gone
     wait_for(lambda: "fenced" in kinds(store, "node2"), T, "node2 fenced")
+    wait_for(lambda: store.nodes.get("node2").value.domain_state is NodeDomain.FLUSHED, T,
+             "node2's VMs recovered")  # recovery ends by marking the node flushed
     assert daemons.bmcs.get("node2").state is PowerState.OFF
     assert store.nodes.get("node2").value.daemon_state is DaemonState.FENCED
     assert ("fence_node", ("node2",)) in storage.calls  # storage fencing by hook
@@ -115,6 +117,7 @@ def test_dead_node_is_fenced_and_its_vms_recovered(daemons: DaemonFactory) -> No
         assert RunLease(store.zk, store.ks.vm_lease(u), "x").read().epoch > epochs[u]
         wait_for(lambda u=u, t=rec.placement.node: running_somewhere([n1, n3], u) == [t], T,
                  "recovered VM running on its target")
+    let_rounds_pass(n1, 3)
     assert store.nodes.get("node2").value.domain_state is NodeDomain.FLUSHED  # not readied
     order = kinds(store, "node2")
     assert order.index("suspect") < order.index("fence-attempt") < order.index("fenced")
