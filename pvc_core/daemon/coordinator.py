@@ -1,58 +1,16 @@
 """The primary coordinator: which node runs the cluster's floating services.
 
 A node listed in ``cluster.coordinators`` is ``secondary`` and contends for
-primary; any other node is ``client`` and never contends. Exactly one
-coordinator is primary (the recipe is :mod:`pvc_core.coordination.election`):
-
-* **Contention.** Take the exclusive, ephemeral primary lock; then, in
-  ``takeover``: set stale records of other nodes back to ``secondary``,
-  claim ``cluster/primary`` with a guarded compare-and-set, call
-  ``pvc_became_primary`` (deadline ``hook_deadline``: floating services
-  up), and report ``primary``. Every state goes to the node record
-  (``takeover`` and ``primary`` only while the lock node exists, in the same
-  transaction) and to the decision log (kind ``primary``).
-* **Planned move** (:func:`pvc_core.ops.nodes.request_primary` /
-  ``request_secondary`` write ``cluster/primary_request``, which the
-  primary watches): ``relinquish`` → ``pvc_relinquishing_primary`` (floating
-  services down) → clear the claim → ``secondary`` → release the lock. A
-  contender that then acquires the lock while the request names another
-  contending node releases it again at once, so only the target takes over
-  (``takeover`` → ``primary``) and clears the request.
-* **Session trouble.** A worker thread (never kazoo's) reacts to every
-  ``SUSPENDED`` or ``LOST`` event: if this node is ``takeover``, ``primary``
-  or ``relinquish`` it goes ``secondary`` and calls
-  ``pvc_relinquishing_primary`` with a short deadline (``drop_deadline``)
-  at once. kazoo suspends a connection after about two thirds of the
-  session timeout without an answer, so the services are down before the
-  server can expire the session and hand the lock to someone else. When the
-  connection returns with the session intact, the node still holds the
-  lock and takes over again; after a lost session it contends again.
-* **Crash.** The lock node dies with the session: the next contender takes
-  over as soon as the server expires it, without waiting for a fence.
-
-What each state answers (used by other parts of the daemon):
-
-============  ============  =================  ================
-state         is_primary()  acts_as_primary()  holds_primary()
-============  ============  =================  ================
-client        no            no                 no
-secondary     no            no                 no
-takeover      no            yes                yes
-primary       yes           yes                yes
-relinquish    no            no                 yes
-============  ============  =================  ================
-
-``is_primary``: the takeover completed and the floating services are up
-(what the API shows, what waits "until there is a primary" wait for).
-``acts_as_primary``: may *start* cluster-wide decisions (fence judgement,
-recovery) — it holds the lock and has claimed ``cluster/primary``, so no
-other node can. ``holds_primary``: no other node can be primary right now;
-an action already under way may finish. Flushes wait while any node is
-``takeover`` or ``relinquish`` (the job runner).
-
-Nothing here sleeps to synchronise: watches and session events only set
-events; every wait is bounded. See docs/coordinator.md.
-"""
+primary through :mod:`pvc_core.coordination.election`; any other node is
+``client``. Contention, planned moves (relinquish → takeover → primary in
+lockstep through the lock queue), session loss (services dropped at once,
+from a worker thread) and crashes (replaced when the session expires) are
+described in docs/coordinator.md, with what each state answers:
+``is_primary()`` (takeover completed, services up), ``acts_as_primary()``
+(``takeover`` or ``primary``: may start cluster-wide decisions such as
+fencing) and ``holds_primary()`` (also ``relinquish``: no other node can be
+primary right now). Nothing here sleeps to synchronise; every wait is
+bounded."""
 
 from __future__ import annotations
 
