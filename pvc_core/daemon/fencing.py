@@ -32,6 +32,7 @@ from pvc_core.daemon.context import NodeContext
 from pvc_core.daemon.recovery import Fencer
 from pvc_core.errors import LockTimeout, PVCError
 from pvc_core.states import DaemonState
+from pvc_core.store.watch import ZnodeWatch
 
 #: Daemon states of nodes that are not judged (a cleanly stopped daemon
 #: leaves its VMs running on purpose; a fenced node waits for its operator).
@@ -61,22 +62,47 @@ class FenceMonitor:
         self.fencer = fencer or Fencer(ctx)
         self.suspects: dict[str, Suspect] = {}
         self._episode: set[str] = set()  # conditions already reported (storm, maintenance)
+        self._wake = threading.Event()
+        #: node -> when (observer's clock) it falls due for fencing, if suspect
+        self._due_at: dict[str, float] = {}
+        self._watches: list[ZnodeWatch] = []
         self._thread = threading.Thread(target=self._loop, name=f"fence-{ctx.me}", daemon=True)
 
     def start(self) -> None:
+        # A node's session ending is judged at once, not at the next round.
+        for node in self.ctx.config.cluster.nodes:
+            if node != self.ctx.me:
+                watch = ZnodeWatch(self.ctx.store.zk, self.ctx.store.ks.node_alive(node),
+                                   lambda _path: self._wake.set())
+                watch.arm()
+                self._watches.append(watch)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        for watch in self._watches:
+            watch.cancel()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.observer.close()
 
     def _loop(self) -> None:
-        while not self.ctx.stopping.wait(self.interval):
+        while not self.ctx.stopping.is_set():
+            self._wake.wait(self._next_wait())
+            self._wake.clear()
+            if self.ctx.stopping.is_set():
+                return
             try:
                 self.tick()
             except PVCError as exc:
                 self.log.warning("fence check failed: %s", exc)
+
+    def _next_wait(self) -> float:
+        """Until the next round: one interval, or less when a suspect falls due sooner."""
+        due = list(self._due_at.values())
+        if not due:
+            return self.interval
+        return max(0.05, min(self.interval, min(due) - self.ctx.clock.monotonic()))
 
     # -- one round -----------------------------------------------------------
 
@@ -85,6 +111,7 @@ class FenceMonitor:
         if not self.acts_as_primary():
             self.observer.reset()  # time not watched is never counted against a node
             self.suspects.clear()
+            self._due_at.clear()
             return
         if not self.cfg.enabled:
             return
@@ -116,6 +143,8 @@ class FenceMonitor:
         for name, live in seen.items():
             self._update(name, live, now)
         due = [n for n, live in seen.items() if n in self.suspects and self._due(live)]
+        self._due_at = {n: now + self._left(live) for n, live in seen.items()
+                        if n in self.suspects and n not in due}
         if not self.suspects:
             self._episode.discard("storm")
             return
@@ -147,10 +176,14 @@ class FenceMonitor:
                             seq=live.seq, suspect_for=now - suspect.since)
 
     def _due(self, live: NodeLiveness) -> bool:
+        return self._left(live) <= 0
+
+    def _left(self, live: NodeLiveness) -> float:
+        """Seconds until a suspect node has used up its saving throws."""
         throws = self.cfg.saving_throws * self.interval
         if not live.session_alive:
-            return live.stale_for >= throws
-        return live.stale_for >= self.cfg.fence_intervals * self.interval + throws
+            return throws - live.stale_for
+        return self.cfg.fence_intervals * self.interval + throws - live.stale_for
 
     def _fence_due(self, name: str, now: float) -> None:
         suspect = self.suspects[name]

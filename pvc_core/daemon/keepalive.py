@@ -31,6 +31,9 @@ from pvc_core.drivers.hypervisor import DomainInfo, DomainState
 from pvc_core.errors import PVCError
 from pvc_core.store.records import VmRecord
 
+#: A nudged beat waits this long so that many VMs starting at once cost one beat.
+NUDGE_COALESCE = 0.2
+
 
 class Keepalive:
     """Collects stats and beats on its own thread until :meth:`stop`."""
@@ -45,6 +48,7 @@ class Keepalive:
         self.interval = ctx.config.timers.keepalive_interval
         self._stop = threading.Event()
         self._held = threading.Event()
+        self._nudged = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"keepalive-{ctx.me}",
                                         daemon=True)
         self.last_stats: dict[str, Any] = {}
@@ -56,6 +60,7 @@ class Keepalive:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._nudged.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
@@ -66,8 +71,18 @@ class Keepalive:
     def release(self) -> None:
         self._held.clear()
 
+    def nudge(self) -> None:
+        """Beat soon (e.g. a VM just started here) instead of at the next interval."""
+        self._nudged.set()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
+            self._nudged.wait(self.interval)
+            if self._stop.is_set():
+                return
+            if self._nudged.is_set():  # coalesce a burst of nudges into one beat
+                self._stop.wait(NUDGE_COALESCE)
+                self._nudged.clear()
             if not self._held.is_set():
                 self.beat()
 

@@ -115,6 +115,7 @@ class NodeDaemon:
         self.fence_monitor = FenceMonitor(ctx, self.coordinator.acts_as_primary)
         self.vms = VmController(ctx)
         self.vms.migrator = Migrator(ctx, self.vms)
+        self.vms.on_started = lambda _uuid: self.keepalive.nudge()
         self.reconciler = Reconciler(self.vms.reconcile, self.config.timers.reconcile_workers,
                                      self.clock, ctx.log("vm"))
         self.jobs = NodeJobRunner(ctx)

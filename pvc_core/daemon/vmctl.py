@@ -9,6 +9,7 @@ VM should be looked at again (backoff, a lease held elsewhere).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from pvc_core.clock import Deadline
@@ -50,6 +51,8 @@ class VmController:
         self.restarts = RestartTracker(ctx.clock, t.restart_max_tries, t.restart_backoff,
                                        t.restart_reset_after)
         self.migrator = migrator
+        #: Called after a VM started here (the daemon nudges its keepalive).
+        self.on_started: Callable[[str], None] | None = None
         self._leases: dict[str, RunLease] = {}
         self._lock = threading.Lock()
         #: uuid -> (record, change version when it was read), from the last resync.
@@ -149,6 +152,8 @@ class VmController:
             return self._crashed(rec, f"start failed: {exc}")
         self.restarts.started(uuid)
         self.log.info("%s started (lease epoch %d)", rec.name, epoch)
+        if self.on_started is not None:
+            self.on_started(uuid)
         return None
 
     def _crashed(self, rec: VmRecord, why: str) -> float | None:
