@@ -57,7 +57,7 @@ def running_on(store: Store, node: str) -> set[str]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     c = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    c.up(nodes=3, hypervisor="fake", wait=90)
+    c.up(nodes=3, hypervisor="fake", wait=90, bmc=False)  # lifecycle, not fencing
     yield c
     c.down(timeout=30)
 

@@ -43,7 +43,8 @@ def test_dry_run_plan_is_the_executed_plan_and_ready_brings_vms_back(store: Stor
         assert rec.placement.node == item["target"] and rec.placement.last_node == "node1"
         wait_for(lambda u=item["vm"], t=item["target"]: u in running_on(store, t), T,
                  f"{item['name']} on {item['target']}")
-    assert not running_on(store, "node1") & {v.uuid for v in vms}
+    wait_for(lambda: not running_on(store, "node1") & {v.uuid for v in vms}, T,
+             "node1's keepalive reporting none of them")
 
     ready = request_ready(store, "node1")
     wait_for(lambda: finished(store, ready["id"]), T, "ready job finished")
