@@ -18,7 +18,8 @@ class Step(enum.StrEnum):
     """What the node does next for one VM."""
 
     NONE = "none"
-    #: Take the run-lease (if free), define from the stored XML, start.
+    #: Take the run-lease (if free), define from the stored XML, start (and, on
+    #: the target of a migration, mark the VM started).
     START = "start"
     #: The VM should run here and does: make sure this node holds its lease.
     CONFIRM_LEASE = "confirm-lease"
@@ -62,5 +63,9 @@ def decide(desired: VMState | None, assigned: str | None, me: str,
         return Step.SHUTDOWN if active else Step.SETTLE
     if desired in (VMState.STOP, VMState.FAIL):
         return Step.DESTROY if active else Step.SETTLE
-    # Target side of a migration (the source drives it) and provisioning: wait.
-    return Step.NONE
+    if desired in VM_MIGRATING_STATES:
+        # Target side. While the guest is arriving (live) it is active here: wait for
+        # the source to hand the lease over. Not active: start it once the lease is
+        # free, which proves it runs nowhere (the source stopped it, or it never ran).
+        return Step.NONE if active else Step.START
+    return Step.NONE  # provisioning

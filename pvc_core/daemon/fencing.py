@@ -66,6 +66,7 @@ class FenceMonitor:
         #: node -> when (observer's clock) it falls due for fencing, if suspect
         self._due_at: dict[str, float] = {}
         self._watches: list[ZnodeWatch] = []
+        self._rearm = False
         self._thread = threading.Thread(target=self._loop, name=f"fence-{ctx.me}", daemon=True)
 
     def start(self) -> None:
@@ -76,9 +77,20 @@ class FenceMonitor:
                                    lambda _path: self._wake.set())
                 watch.arm()
                 self._watches.append(watch)
+        self.ctx.store.zk.add_listener(self._on_connection)
         self._thread.start()
 
+    def _on_connection(self, state: str) -> None:
+        """Re-arm the alive watches after any disconnection (kazoo may drop them)."""
+        if state in ("SUSPENDED", "LOST"):
+            self._rearm = True
+        elif state == "CONNECTED" and self._rearm:
+            self._rearm = False
+            for watch in self._watches:
+                watch.arm()
+
     def stop(self, timeout: float = 10.0) -> None:
+        self.ctx.store.zk.remove_listener(self._on_connection)
         for watch in self._watches:
             watch.cancel()
         self._wake.set()

@@ -246,7 +246,8 @@ class NodeDaemon:
         self.schema_watch.arm()
 
         def on_state(state: str) -> None:
-            if state == "LOST":
+            # kazoo may drop watches with the connection, not only with the session
+            if state in ("SUSPENDED", "LOST"):
                 self._lost.set()
             elif state == "CONNECTED" and self._lost.is_set():
                 self._lost.clear()

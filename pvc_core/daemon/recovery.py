@@ -147,7 +147,10 @@ class Fencer:
             except PVCError as exc:
                 self.log.error("%s: not recovered: %s", item.name, exc)
                 self.ctx.decide("vm-recovery", f"failed: {exc}", node=node, vm=item.vm)
-        self._set_domain_state(node, DomainState.FLUSHED)
+        # A ready requested meanwhile wins: only a node still fence-flushing becomes flushed.
+        self.ctx.store.nodes.update(node, lambda r: dataclasses.replace(
+            r, domain_state=DomainState.FLUSHED) if r.domain_state is DomainState.FENCE_FLUSH
+            else r)
 
     def _recover_vm(self, node: str, vm: str, target: str | None, reason: str,
                     why: str) -> None:

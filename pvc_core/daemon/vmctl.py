@@ -26,7 +26,7 @@ from pvc_core.errors import (
     VersionConflict,
 )
 from pvc_core.hooks.results import HookRefused
-from pvc_core.states import VMState
+from pvc_core.states import VM_MIGRATING_STATES, VMState
 from pvc_core.store.records import VmRecord
 
 #: Slice of a graceful shutdown between checks of the desired state (seconds).
@@ -85,6 +85,9 @@ class VmController:
         local = self.local(uuid)
         step = decide(rec.state.state if rec else None, rec.placement.node if rec else None,
                       self.ctx.me, local.state if local else None)
+        if (rec is None or rec.placement.node != self.ctx.me) and step in (Step.NONE,
+                                                                          Step.UNDEFINE):
+            self._release_if_held(uuid)  # e.g. a VM that never ran here, moved elsewhere
         if step is Step.NONE:
             return None
         name = rec.name if rec else uuid
@@ -114,6 +117,14 @@ class VmController:
             lease = RunLease(self.ctx.store.zk, self.ctx.store.ks.vm_lease(uuid), self.ctx.me)
         lease.release()
         lease.close()
+
+    def _release_if_held(self, uuid: str) -> None:
+        """Release a lease this node took for a VM that is not running here any more."""
+        with self._lock:
+            held = uuid in self._leases
+        if held:
+            self.restarts.stopped(uuid)
+            self.release_lease(uuid)
 
     def forget_lease(self, uuid: str) -> None:
         """Drop the handle of a lease this node no longer holds (handed over, broken)."""
@@ -152,6 +163,9 @@ class VmController:
             return self._crashed(rec, f"start failed: {exc}")
         self.restarts.started(uuid)
         self.log.info("%s started (lease epoch %d)", rec.name, epoch)
+        if rec.state.state in VM_MIGRATING_STATES:  # the source never ran it, or stopped it
+            self._set_state(rec, VMState.START, f"started on {self.ctx.me} "
+                                                f"({rec.state.state.value} target)")
         if self.on_started is not None:
             self.on_started(uuid)
         return None

@@ -16,7 +16,7 @@ from pvc_core.coordination.lease import RunLease
 from pvc_core.daemon import NodeDaemon
 from pvc_core.drivers.hypervisor import DomainState
 from pvc_core.ops.flush import request_flush, request_ready
-from pvc_core.ops.vms import define_vm, set_vm_state
+from pvc_core.ops.vms import define_vm, migrate_vm, set_vm_state
 from pvc_core.states import VMState
 from pvc_core.store import Store
 from pvc_plugins.fake.hypervisor import FakeHypervisorDriver
@@ -139,3 +139,16 @@ def test_ready_cancels_a_running_flush(daemons: Make) -> None:
     assert store.nodes.get("node1").value.domain_state.value == "ready"
     wait_for(lambda: local_state(n1, slow.uuid) is DomainState.RUNNING
              and local_state(n2, slow.uuid) is None, T, "a-slow back on node1")
+
+
+def test_migrating_a_vm_that_never_started_starts_it_on_the_target(daemons: Make) -> None:
+    (n1, n2), store = daemons(2, restart_max_tries=50, restart_backoff=0.2)
+    vm = define_vm(store, domain_xml("late"), node="node1")
+    hv(n1).fail_start.add(vm.uuid)  # it cannot start on node1
+    set_vm_state(store, "late", VMState.START)
+    wait_for(lambda: len(hv(n1).calls_to("start")) >= 1, T, "a failed start on node1")
+    migrate_vm(store, "late", "node2")
+    wait_for(lambda: local_state(n2, vm.uuid) is DomainState.RUNNING, T, "running on node2")
+    wait_for(lambda: store.vms.get(vm.uuid).state.state is VMState.START, T, "marked start")
+    assert local_state(n1, vm.uuid) is None or not local_state(n1, vm.uuid).active  # type: ignore[union-attr]
+    assert RunLease(store.zk, store.ks.vm_lease(vm.uuid), "x").read().holder == "node2"

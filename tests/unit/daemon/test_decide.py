@@ -28,7 +28,10 @@ RUNNING, OFF = DomainState.RUNNING, DomainState.SHUTOFF
     (VMState.STOP, ME, DomainState.PAUSED, Step.DESTROY),
     (VMState.FAIL, ME, RUNNING, Step.DESTROY),
     (VMState.STOP, ME, None, Step.SETTLE),
-    (VMState.MIGRATE, ME, None, Step.NONE),            # target waits for the source
+    (VMState.MIGRATE, ME, RUNNING, Step.NONE),         # target: the guest is arriving
+    (VMState.MIGRATE, ME, DomainState.PAUSED, Step.NONE),
+    (VMState.MIGRATE, ME, None, Step.START),           # target: starts once the lease is free
+    (VMState.UNMIGRATE, ME, OFF, Step.START),
     (VMState.MIGRATE, OTHER, RUNNING, Step.MIGRATE_OUT),  # source drives
     (VMState.MIGRATE_LIVE, OTHER, RUNNING, Step.MIGRATE_OUT),
     (VMState.UNMIGRATE, OTHER, RUNNING, Step.MIGRATE_OUT),
