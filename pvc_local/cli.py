@@ -86,6 +86,8 @@ def build_parser() -> OneLineParser:
                          "hit all nodes)")
     up.add_argument("--wait", type=positive_float, default=60.0, metavar="SECONDS",
                     help="how long to wait for every node to reach run (60)")
+    up.add_argument("--zk-members", type=positive_int, default=1, metavar="N",
+                    help="ZooKeeper: 1 server (default) or an ensemble of N members (odd)")
 
     down = sub.add_parser("down", parents=[common], help="stop everything (idempotent)")
     down.add_argument("--purge", action="store_true",
@@ -139,7 +141,7 @@ def cmd_up(cluster: LocalCluster, args: argparse.Namespace) -> int:
     state = cluster.up(nodes=args.nodes, hypervisor=args.hypervisor,
                        node_memory_mib=args.memory, node_cpus=args.cpus,
                        in_process=args.in_process, wait=args.wait,
-                       coordinators=args.coordinators)
+                       coordinators=args.coordinators, zk_members=args.zk_members)
     mode = ", in one process" if state.in_process else ""
     print(f"local cluster up in {cluster.directory}: {len(state.nodes)} nodes "
           f"(hypervisor {state.hypervisor}{mode}), ZooKeeper {state.zk_hosts}")
@@ -156,7 +158,7 @@ def cmd_down(cluster: LocalCluster, args: argparse.Namespace) -> int:
 def cmd_status(cluster: LocalCluster, args: argparse.Namespace) -> int:
     state = cluster.record()
     rows = cluster.status()
-    zk = cluster.zookeeper_state().value if state.zk_process else "down"
+    zk = cluster.zookeeper_state().value if state.zk_processes() else "down"
     if args.json:
         print(json.dumps({"directory": str(cluster.directory), "hypervisor": state.hypervisor,
                           "in_process": state.in_process,

@@ -6,9 +6,10 @@ started; see :mod:`pvc_local.state`). Separate ``pvc-local`` invocations on
 the same directory manage the same cluster. Layout of ``DIR``::
 
     cluster.json            what is running (PIDs with start times, paths)
-    zookeeper/              zoo.cfg, data/, zk.log
+    zookeeper/              zoo.cfg, data/, zk.log (an ensemble: zk1/ zk2/ zk3/, each so)
     node1/pvc.yaml          node1's configuration (pvc_local.configgen)
     node1/host.xml          its libvirt test-driver host (--hypervisor test)
+    node1/hypervisor.json   its fake hypervisor's domains (--hypervisor fake)
     node1/pvcnoded.log      its daemon's stdout and stderr
     node1/state/            its node.state_dir
     node1/libvirtd/         its libvirtd (--hypervisor qemu)
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,12 +34,23 @@ from pvc_core.store import Store, ZkClient
 from pvc_local import configgen, launch, procs
 from pvc_local import power as powerctl
 from pvc_local.procs import ProcState
-from pvc_local.state import ClusterState, NodeEntry, load_state, purge_files, save_state
+from pvc_local.state import (
+    ClusterState,
+    NodeEntry,
+    ZkMemberEntry,
+    load_state,
+    purge_files,
+    save_state,
+)
 from pvc_local.status import NodeStatus, node_status, read_store, running_as
-from pvc_local.zookeeper import ZooKeeperServer
+from pvc_local.zookeeper import ZooKeeperEnsemble, ZooKeeperServer
 
 #: Interval of the polls in waits (each wait also has a deadline).
 POLL = 0.1
+#: ZooKeeper's tickTime: client session timeouts clamp to 2-20 ticks (1-10 s).
+ZK_TICK_MS = 500
+#: File name of a fake hypervisor's published domains in its node directory.
+HYPERVISOR_STATE_FILE = "hypervisor.json"
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +102,7 @@ class LocalCluster:
         """True when anything recorded (ZooKeeper or a daemon) still runs."""
         state = load_state(self.directory)
         return state is not None and any(procs.is_running(r) for r in [
-            state.zk_process, *state.processes(), *state.bmc_processes()])
+            *state.zk_processes(), *state.processes(), *state.bmc_processes()])
 
     def store(self, connect_timeout: float = 10.0) -> Store:
         """A connected :class:`~pvc_core.store.Store` on the cluster; the caller closes it."""
@@ -103,10 +116,14 @@ class LocalCluster:
     def up(self, nodes: int = 3, hypervisor: str = "test", node_memory_mib: int = 16384,
            node_cpus: int = 8, in_process: bool = False, wait: float = 60.0,
            coordinators: int = configgen.MAX_COORDINATORS,
-           cache_dir: Path | None = None, bmc: bool = True) -> ClusterState:
+           cache_dir: Path | None = None, bmc: bool = True, zk_members: int = 1,
+           config_overrides: Mapping[str, Any] | None = None) -> ClusterState:
         """Start ZooKeeper and the node daemons; return once every node is ``run``.
 
         With ``bmc`` (ignored in-process) every node gets a simulated BMC and an ipmi fence chain.
+        ``zk_members`` > 1 (odd) starts a ZooKeeper ensemble of that many members instead of
+        one server. ``config_overrides`` is merged over every node's generated configuration
+        (:func:`pvc_local.configgen.merge`), e.g. ``{"fencing": {"saving_throws": 1}}``.
 
         Raises LocalClusterError (after stopping whatever it started) when a
         cluster is already up here, an argument is bad, or anything fails.
@@ -119,6 +136,9 @@ class LocalCluster:
             size = configgen.NodeSize(node_memory_mib, node_cpus)
         except ValueError as exc:
             raise LocalClusterError(str(exc)) from None
+        if zk_members < 1 or zk_members % 2 == 0:
+            raise LocalClusterError(f"zk_members must be 1 or an odd number of ensemble "
+                                    f"members (3, 5, ...), got {zk_members}")
         if self.is_up():
             raise LocalClusterError(f"a local cluster is already up in {self.directory} "
                                     "(pvc-local down first)")
@@ -131,10 +151,11 @@ class LocalCluster:
             if reason:
                 raise LocalClusterError(f"--hypervisor qemu is not available here: {reason}")
         try:
-            state = self._start_zookeeper(hypervisor, in_process, size)
+            state = self._start_zookeeper(hypervisor, in_process, size, zk_members)
             if bmc and not in_process:
                 state = self._start_bmcs(state, names)
-            state = self._prepare_nodes(state, names, size, coordinators, cache_dir)
+            state = self._prepare_nodes(state, names, size, coordinators, cache_dir,
+                                        config_overrides)
             state = self._spawn(state, names)
             self._wait_run(state, names, wait)
             return state
@@ -152,9 +173,11 @@ class LocalCluster:
             log.warning("cleanup after a failed up: %s", exc)
 
     def _start_zookeeper(self, hypervisor: str, in_process: bool,
-                         size: configgen.NodeSize) -> ClusterState:
+                         size: configgen.NodeSize, members: int = 1) -> ClusterState:
         self.directory.mkdir(parents=True, exist_ok=True)
-        server = ZooKeeperServer(self.directory / "zookeeper", tick_ms=500)
+        if members > 1:
+            return self._start_ensemble(hypervisor, in_process, size, members)
+        server = ZooKeeperServer(self.directory / "zookeeper", tick_ms=ZK_TICK_MS)
         state = ClusterState(str(self.directory), hypervisor, in_process, server.port,
                              str(server.dir), node_memory_mib=size.memory_mib,
                              node_cpus=size.cpus,
@@ -167,8 +190,35 @@ class LocalCluster:
         server.wait_serving(30.0)
         return state
 
+    def _start_ensemble(self, hypervisor: str, in_process: bool, size: configgen.NodeSize,
+                        members: int) -> ClusterState:
+        """Start ``members`` ZooKeeper JVMs forming one ensemble; return once all serve."""
+        ensemble = ZooKeeperEnsemble(self.directory / "zookeeper", size=members,
+                                     tick_ms=ZK_TICK_MS)
+        first = ensemble.members[0]
+        state = ClusterState(str(self.directory), hypervisor, in_process, first.port,
+                             str(self.directory / "zookeeper"), node_memory_mib=size.memory_mib,
+                             node_cpus=size.cpus,
+                             daemon_module=self.daemon_module or launch.DAEMON_MODULE)
+        for server in ensemble.members:
+            assert server.server_id is not None
+            quorum, election = server.peers[server.server_id]
+            state = state.with_zk_member(ZkMemberEntry(server.server_id, server.port, quorum,
+                                                       election, str(server.dir)))
+        self._save(state)  # before the start: a crash still leaves a record
+        for server in ensemble.members:
+            server.start(wait=False)
+            assert server.proc is not None and server.server_id is not None
+            self._children[server.proc.pid] = server.proc
+            state = self._save(state.with_zk_member(replace(
+                state.zk_member(server.server_id), process=procs.ref_of(server.proc.pid))))
+        for server in ensemble.members:
+            server.wait_serving(60.0)
+        return state
+
     def _prepare_nodes(self, state: ClusterState, names: list[str], size: configgen.NodeSize,
-                       coordinator_limit: int, cache_dir: Path | None) -> ClusterState:
+                       coordinator_limit: int, cache_dir: Path | None,
+                       overrides: Mapping[str, Any] | None = None) -> ClusterState:
         qemu = state.hypervisor == "qemu"
         if qemu:
             images = launch.guest_images(cache_dir or launch.default_cache_dir())
@@ -188,12 +238,15 @@ class LocalCluster:
             host_xml = None
             if state.hypervisor == "test":
                 host_xml = configgen.write_host_xml(node_dir / "host.xml", size)
+            state_file = node_dir / HYPERVISOR_STATE_FILE if state.hypervisor == "fake" \
+                else None
             section = configgen.hypervisor_section(state.hypervisor, host_xml=host_xml,
-                                                   size=size, libvirtd=libvirtd)
+                                                   size=size, libvirtd=libvirtd,
+                                                   state_file=state_file)
             config = configgen.node_config(
                 name, nodes=names, zk_hosts=state.zk_hosts, state_dir=node_dir / "state",
                 hypervisor=section, coordinator_limit=coordinator_limit,
-                fence_chain=powerctl.fence_chain(state, names))
+                fence_chain=powerctl.fence_chain(state, names), overrides=overrides)
             configgen.write_config(Path(entry.config), config)
             state = self._save(state.with_node(replace(entry, libvirtd=qemu)))
         if state.in_process:
@@ -309,12 +362,15 @@ class LocalCluster:
                                                                libvirtd=False)))
                 except Exception as exc:
                     problems.append(f"{entry.name}'s libvirtd: {first_line(exc)}")
-        if procs.is_running(state.zk_process):
-            left = procs.terminate([state.zk_process] if state.zk_process else [], timeout)
+        zookeepers = [r for r in state.zk_processes() if procs.is_running(r)]
+        if zookeepers:
+            left = procs.terminate(zookeepers, timeout)
             problems += [f"ZooKeeper pid {r.pid} survived SIGKILL" for r in left]
             done.append("stopped ZooKeeper")
-        (Path(state.zk_dir) / "zk.pid").unlink(missing_ok=True)
-        state = self._save(replace(state, zk_process=None))
+        for zk_dir in [state.zk_dir, *(m.dir for m in state.zk_members)]:
+            (Path(zk_dir) / "zk.pid").unlink(missing_ok=True)
+        state = self._save(replace(state, zk_process=None, zk_members=tuple(
+            replace(m, process=None) for m in state.zk_members)))
         if problems:
             raise LocalClusterError("; ".join(problems))
         if purge:
@@ -325,8 +381,79 @@ class LocalCluster:
     # -- status and faults ---------------------------------------------------
 
     def zookeeper_state(self) -> ProcState:
-        """Whether the cluster's ZooKeeper server process runs."""
-        return procs.proc_state(self.record().zk_process)
+        """Whether the cluster's ZooKeeper runs.
+
+        One server: its process state. An ensemble: ``alive`` while a majority
+        of its members' processes are alive (it can have quorum), else ``dead``.
+        """
+        state = self.record()
+        if not state.zk_members:
+            return procs.proc_state(state.zk_process)
+        alive = sum(procs.proc_state(m.process) is ProcState.ALIVE for m in state.zk_members)
+        return ProcState.ALIVE if alive > len(state.zk_members) // 2 else ProcState.DEAD
+
+    # -- ZooKeeper ensemble members (chaos) -------------------------------------
+
+    def _member(self, member: int) -> ZkMemberEntry:
+        try:
+            return self.record().zk_member(member)
+        except KeyError as exc:
+            raise LocalClusterError(str(exc.args[0])) from None
+
+    def zookeeper_kill(self, member: int) -> None:
+        """SIGKILL ensemble member ``member`` (a crash) and wait until it is gone."""
+        entry = self._member(member)
+        if not procs.send_signal(entry.process, signal.SIGKILL):
+            raise LocalClusterError(f"ZooKeeper member {member} is not running")
+        self._reap_member(entry, 10.0)
+
+    def zookeeper_stop(self, member: int, timeout: float = 15.0) -> None:
+        """Stop ensemble member ``member`` (SIGTERM, SIGKILL after ``timeout``)."""
+        entry = self._member(member)
+        if not procs.is_running(entry.process):
+            raise LocalClusterError(f"ZooKeeper member {member} is not running")
+        if procs.terminate([entry.process], timeout):
+            raise LocalClusterError(f"ZooKeeper member {member} survived SIGKILL")
+        self._reap_member(entry, 10.0)
+
+    def _reap_member(self, entry: ZkMemberEntry, timeout: float) -> None:
+        assert entry.process is not None
+        proc = self._children.get(entry.process.pid)
+        deadline = Deadline(timeout)
+        # Our own child: wait until it is reaped, i.e. every thread of the JVM is gone and
+        # its ports are closed (its main thread shows as a zombie a little earlier).
+        while (proc.poll() is None) if proc is not None else procs.is_running(entry.process):
+            if deadline.expired():
+                raise LocalClusterError(f"ZooKeeper member {entry.member} did not die "
+                                        f"within {timeout:g}s")
+            self._pause.wait(min(0.02, deadline.remaining()))
+        self._children.pop(entry.process.pid, None)
+        (Path(entry.dir) / "zk.pid").unlink(missing_ok=True)
+        self._save(self.record().with_zk_member(replace(entry, process=None)))
+
+    def zookeeper_start(self, member: int, wait: float = 0.0) -> None:
+        """Start a stopped ensemble member again with its old configuration and data.
+
+        With ``wait`` > 0, return once it serves (it needs a quorum of members for that).
+        """
+        state = self.record()
+        entry = self._member(member)
+        if procs.is_running(entry.process):
+            raise LocalClusterError(f"ZooKeeper member {member} is still running")
+        peers = {m.member: (m.quorum_port, m.election_port) for m in state.zk_members}
+        server = ZooKeeperServer(entry.dir, entry.port, ZK_TICK_MS, entry.member, peers)
+        server.start(wait=False)
+        assert server.proc is not None
+        self._children[server.proc.pid] = server.proc
+        self._save(self.record().with_zk_member(
+            replace(entry, process=procs.ref_of(server.proc.pid))))
+        if wait > 0:
+            server.wait_serving(wait)
+
+    def zookeeper_serving(self, member: int) -> bool:
+        """True when ensemble member ``member`` answers with a mode (it has quorum)."""
+        entry = self._member(member)
+        return ZooKeeperServer(entry.dir, entry.port, ZK_TICK_MS).serving()
 
     def status(self) -> list[NodeStatus]:
         """Every node: its process and, when ZooKeeper answers, its states and VM count."""
@@ -334,7 +461,7 @@ class LocalCluster:
         for proc in self._children.values():
             proc.poll()  # reap our own exited children
         view = None
-        if procs.is_running(state.zk_process):
+        if any(procs.is_running(r) for r in state.zk_processes()):
             view = read_store(self.store, [n.name for n in state.nodes])
         return [node_status(e.name, e.process.pid if e.process else None,
                             procs.proc_state(e.process).value if e.process else "down",
@@ -386,7 +513,7 @@ class LocalCluster:
             raise LocalClusterError(f"{node}: daemon is still running (pid "
                                     f"{entry.process.pid if entry.process else '?'}); "
                                     "kill it first")
-        if not procs.is_running(state.zk_process):
+        if not any(procs.is_running(r) for r in state.zk_processes()):
             raise LocalClusterError("ZooKeeper is not running: pvc-local down, then up")
         names = [n.name for n in state.nodes] if state.in_process else [node]
         powerctl.mark_powered(state, names)  # started again: its BMC reads power on

@@ -10,7 +10,10 @@ depends on the hypervisor kind:
     ``test://<DIR>/<node>/host.xml`` (an in-memory fake host whose size is
     set by that file; needs libvirt-python);
 ``fake``
-    PVC's in-memory ``fake`` hypervisor driver (no libvirt at all);
+    PVC's in-memory ``fake`` hypervisor driver (no libvirt at all); the
+    launcher gives it a ``state_file`` (``DIR/<node>/hypervisor.json``)
+    where it publishes its domains, so tests in another process can read
+    the hypervisor directly;
 ``qemu``
     the libvirt driver on the node's own libvirtd (real QEMU guests), whose
     URIs come from :class:`pvc_local.qemu.NodeLibvirtd`.
@@ -21,6 +24,11 @@ node's file, otherwise it is disabled. The launcher passes one ``ipmi``
 entry per node reaching the node's simulated BMC on loopback
 (:func:`pvc_local.power.chain_entry`: host, port, user ``admin``, a
 ``password_file`` of mode 0600 in the cluster directory, cipher suite 3).
+
+``zk_hosts`` is a ZooKeeper connect string; an ensemble's comma-separated
+members become one ``zookeeper.hosts`` item each. ``overrides`` (nested
+mappings) are merged over the generated file last: the chaos tests shorten
+the session timeout and the fencing timers that way.
 """
 
 from __future__ import annotations
@@ -103,16 +111,22 @@ def libvirt_test_uri(host_xml: Path) -> str:
 
 def hypervisor_section(kind: str, *, host_xml: Path | None = None,
                        size: NodeSize | None = None,
-                       libvirtd: LibvirtEndpoint | None = None) -> dict[str, Any]:
-    """The ``hypervisor`` section for one node of the given kind."""
+                       libvirtd: LibvirtEndpoint | None = None,
+                       state_file: Path | None = None) -> dict[str, Any]:
+    """The ``hypervisor`` section for one node of the given kind.
+
+    ``state_file`` (``fake`` only): where the driver publishes its domains.
+    """
     size = size or NodeSize()
     if kind == "test":
         if host_xml is None:
             raise ValueError("the test hypervisor needs the node's host.xml path")
         return {"enabled": True, "driver": "libvirt", "libvirt": {"uri": libvirt_test_uri(host_xml)}}
     if kind == "fake":
-        return {"enabled": True, "driver": "fake",
-                "fake": {"memory_mib": size.memory_mib, "cpus": size.cpus}}
+        fake: dict[str, Any] = {"memory_mib": size.memory_mib, "cpus": size.cpus}
+        if state_file is not None:
+            fake["state_file"] = str(state_file.absolute())
+        return {"enabled": True, "driver": "fake", "fake": fake}
     if kind == "qemu":
         if libvirtd is None:
             raise ValueError("the qemu hypervisor needs the node's libvirtd")
@@ -125,25 +139,38 @@ def hypervisor_section(kind: str, *, host_xml: Path | None = None,
 def node_config(name: str, *, nodes: Sequence[str], zk_hosts: str, state_dir: Path,
                 hypervisor: Mapping[str, Any], coordinator_limit: int = MAX_COORDINATORS,
                 fence_chain: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                log_level: str = "info") -> dict[str, Any]:
+                log_level: str = "info",
+                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The configuration dictionary of one node daemon (see the module docstring)."""
     fencing: dict[str, Any] = {"enabled": False}
     if fence_chain:
         fencing = {"enabled": True,
                    "chain": {node: [dict(e) for e in entries]
                              for node, entries in fence_chain.items()}}
-    return {
+    config = {
         "node": {"name": name, "state_dir": str(state_dir.absolute())},
         "cluster": {"name": CLUSTER_NAME, "nodes": list(nodes),
                     "coordinators": coordinators(nodes, coordinator_limit)},
-        "zookeeper": {"hosts": [zk_hosts], "root": ZK_ROOT, "session_timeout": 6,
-                      "op_timeout": 5},
+        "zookeeper": {"hosts": [h for h in zk_hosts.split(",") if h], "root": ZK_ROOT,
+                      "session_timeout": 6, "op_timeout": 5},
         "timers": {"keepalive_interval": 1},
         "fencing": fencing,
         "migration": {"parallel_limit": 4},
         "logging": {"level": log_level, "file": None},
         "hypervisor": dict(hypervisor),
     }
+    return merge(config, overrides or {})
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` merged in: mappings recursively, anything else replaced."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:

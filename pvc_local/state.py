@@ -91,8 +91,46 @@ class BmcEntry:
 
 
 @dataclass(frozen=True)
+class ZkMemberEntry:
+    """One member of a local ZooKeeper *ensemble* (``up(zk_members=3)``).
+
+    ``member`` is its server id (1..n, ``myid``); ``port`` its client port,
+    ``quorum_port`` and ``election_port`` its peer ports (every member's
+    ``zoo.cfg`` lists all of them), ``dir`` its directory
+    (``DIR/zookeeper/zkN``). ``process`` is None while it is not running.
+    """
+
+    member: int
+    port: int
+    quorum_port: int
+    election_port: int
+    dir: str
+    process: ProcRef | None = None
+
+    @property
+    def hosts(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"member": self.member, "port": self.port, "quorum_port": self.quorum_port,
+                "election_port": self.election_port, "dir": self.dir,
+                "process": _ref_dict(self.process)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ZkMemberEntry:
+        return cls(int(data["member"]), int(data["port"]), int(data["quorum_port"]),
+                   int(data["election_port"]), str(data["dir"]), _ref(data.get("process")))
+
+
+@dataclass(frozen=True)
 class ClusterState:
-    """Everything ``pvc-local`` needs to manage a running local cluster."""
+    """Everything ``pvc-local`` needs to manage a running local cluster.
+
+    ZooKeeper is either one standalone server (``zk_port``, ``zk_dir``,
+    ``zk_process``; ``zk_members`` empty) or an ensemble: then every member
+    is in ``zk_members``, ``zk_dir`` is the directory holding theirs,
+    ``zk_port`` is member 1's client port and ``zk_process`` stays None.
+    """
 
     directory: str
     hypervisor: str
@@ -108,11 +146,37 @@ class ClusterState:
     bmcs: tuple[BmcEntry, ...] = ()
     #: the module run as each node daemon ("" in older records: the default)
     daemon_module: str = ""
+    #: the members of a ZooKeeper ensemble (empty: one standalone server)
+    zk_members: tuple[ZkMemberEntry, ...] = ()
 
     @property
     def zk_hosts(self) -> str:
-        """The private ZooKeeper server's ``host:port``."""
+        """The ZooKeeper connect string: ``host:port``, comma-separated for an ensemble."""
+        if self.zk_members:
+            return ",".join(m.hosts for m in self.zk_members)
         return f"127.0.0.1:{self.zk_port}"
+
+    def zk_processes(self) -> list[ProcRef]:
+        """Every recorded ZooKeeper process (the server, or each ensemble member)."""
+        refs = [self.zk_process, *(m.process for m in self.zk_members)]
+        return [r for r in refs if r is not None]
+
+    def zk_member(self, member: int) -> ZkMemberEntry:
+        """Ensemble member ``member``; KeyError naming the members otherwise."""
+        for entry in self.zk_members:
+            if entry.member == member:
+                return entry
+        known = ", ".join(str(m.member) for m in self.zk_members)
+        raise KeyError(f"no ZooKeeper member {member} (members: {known})" if known else
+                       "ZooKeeper is one standalone server here, not an ensemble "
+                       "(up with zk_members=3)")
+
+    def with_zk_member(self, entry: ZkMemberEntry) -> ClusterState:
+        """A copy with ``entry`` replacing the member of the same id (or appended)."""
+        members = [entry if m.member == entry.member else m for m in self.zk_members]
+        if entry.member not in {m.member for m in self.zk_members}:
+            members.append(entry)
+        return replace(self, zk_members=tuple(sorted(members, key=lambda m: m.member)))
 
     def node(self, name: str) -> NodeEntry:
         """The entry of node ``name``; KeyError naming the known nodes otherwise."""
@@ -163,7 +227,8 @@ class ClusterState:
             "format": FORMAT, "directory": self.directory, "hypervisor": self.hypervisor,
             "in_process": self.in_process,
             "zookeeper": {"port": self.zk_port, "dir": self.zk_dir,
-                          "process": _ref_dict(self.zk_process)},
+                          "process": _ref_dict(self.zk_process),
+                          "members": [m.to_dict() for m in self.zk_members]},
             "shared_log": self.shared_log,
             "nodes": [n.to_dict() for n in self.nodes],
             "node_memory_mib": self.node_memory_mib, "node_cpus": self.node_cpus,
@@ -189,6 +254,7 @@ class ClusterState:
             guest_images={str(k): str(v) for k, v in (data.get("guest_images") or {}).items()},
             bmcs=tuple(BmcEntry.from_dict(b) for b in data.get("bmcs") or ()),
             daemon_module=str(data.get("daemon_module") or ""),
+            zk_members=tuple(ZkMemberEntry.from_dict(m) for m in zk.get("members") or ()),
         )
 
 

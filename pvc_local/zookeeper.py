@@ -250,6 +250,39 @@ def expire_session(hosts: str, session_id: tuple[int, bytes], timeout: float = 1
     twin.close()
 
 
+#: ZooKeeperServer.superSecret: the server derives each session's password from it.
+_SUPER_SECRET = 0xB3415C00
+_JAVA_RANDOM_MULTIPLIER = 0x5DEECE66D
+_MASK48 = (1 << 48) - 1
+
+
+def session_password(session_id: int) -> bytes:
+    """The password ZooKeeper gives session ``session_id`` (16 bytes).
+
+    The server does not store session passwords: it derives them as
+    ``new java.util.Random(id ^ superSecret).nextBytes(new byte[16])``
+    (``ZooKeeperServer.generatePasswd``) and checks a reconnecting client
+    against that. This is the same computation (Java's linear congruential
+    generator), so a test can join, and so expire, any session whose id it
+    knows, e.g. the ``ephemeralOwner`` of a node's ``alive`` znode, without
+    help from the process that owns it.
+    """
+    seed = ((session_id ^ _SUPER_SECRET) ^ _JAVA_RANDOM_MULTIPLIER) & _MASK48
+    out = bytearray()
+    while len(out) < 16:
+        seed = (seed * _JAVA_RANDOM_MULTIPLIER + 0xB) & _MASK48
+        word = seed >> 16  # Random.next(32): nextInt(), little end first in nextBytes
+        for _ in range(min(4, 16 - len(out))):
+            out.append(word & 0xFF)
+            word >>= 8
+    return bytes(out)
+
+
+def expire_session_id(hosts: str, session_id: int, timeout: float = 10.0) -> None:
+    """Expire the session ``session_id`` of another process (see :func:`session_password`)."""
+    expire_session(hosts, (session_id, session_password(session_id)), timeout)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pvc-zookeeper", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)

@@ -6,13 +6,37 @@ run many fake nodes in one process. Fault injection for tests:
 ``hang_shutdown`` (UUIDs whose graceful shutdown never completes until
 :meth:`~FakeHypervisorDriver.finish_shutdown` or ``destroy``), ``fail_start``
 (UUIDs whose start raises DriverError).
+
+**State file.** With the optional ``state_file`` option (an absolute path,
+or one relative to the node's ``state_dir``) the driver also writes its
+domains and their states to that file as JSON, atomically (a temporary file
+in the same directory, then a rename), when it starts and after every
+change, so a test in another process can read the hypervisor directly (the
+chaos tests' invariant sampler does, every 100 ms)::
+
+    {"node": "node2", "pid": 4242, "pid_start": 123456, "seq": 17,
+     "domains": {"<uuid>": {"name": "vm1", "state": "running", "active": true}}}
+
+``pid`` and ``pid_start`` (the start time from ``/proc/self/stat``, in
+clock ticks since boot; null where unknown) identify the writing process:
+the guests of this in-memory hypervisor exist only while that process does
+(SIGKILL is a power loss), so a reader counts a domain as running only
+while that process exists. ``seq`` grows with every write. The file never
+under-reports: a domain becoming active is written *before* its state
+changes in memory, one becoming inactive *after*. A write that fails is
+logged and the driver goes on (the file is for observers, never the
+hypervisor's own truth).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pvc_core.domainxml import parse_domain_xml
@@ -46,7 +70,8 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
     """The ``fake`` hypervisor driver.
 
     Config: ``memory_mib`` (host memory, default 32768), ``cpus`` (default
-    8), ``load1`` (reported load, default 0.0).
+    8), ``load1`` (reported load, default 0.0), ``state_file`` (optional:
+    where to publish the domains, see the module docstring).
     """
 
     config_schema: ClassVar[dict[str, Any]] = {
@@ -55,6 +80,7 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
             "memory_mib": {"type": "integer", "minimum": 1, "default": 32768},
             "cpus": {"type": "integer", "minimum": 1, "default": 8},
             "load1": {"type": "number", "minimum": 0, "default": 0.0},
+            "state_file": {"type": "string", "minLength": 1},
         },
         "additionalProperties": False,
     }
@@ -71,6 +97,11 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         self.hang_shutdown: set[str] = set()
         #: UUIDs whose start fails with DriverError (tests add to it).
         self.fail_start: set[str] = set()
+        self.state_file = _state_path(self.config.get("state_file"), context.state_dir)
+        self._state_seq = 0
+        self._pid = (os.getpid(), _process_start(os.getpid()))
+        with self._cond:
+            self._publish()  # a new process: its hypervisor starts empty
 
     # -- required ---------------------------------------------------------
 
@@ -112,6 +143,7 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
                           vcpus=parsed.vcpus, xml=parsed.xml,
                           state=old.state if old else DomainState.SHUTOFF)
             self._domains[dom.uuid] = dom
+            self._publish()
             return dom.info()
 
     def undefine(self, uuid: str) -> None:
@@ -121,6 +153,7 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
             if dom.state.active:
                 raise Conflict(f"domain {dom.name} is {dom.state}: stop it first")
             del self._domains[uuid]
+            self._publish()
 
     def start(self, uuid: str) -> None:
         self._record("start", uuid)
@@ -200,6 +233,73 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
             raise NotFound(f"no domain with UUID {uuid} on {self.context.node}") from None
 
     def _set_state(self, dom: _Domain, state: DomainState) -> None:
-        """Change a domain's state; the caller holds ``self._cond``."""
+        """Change a domain's state; the caller holds ``self._cond``.
+
+        The state file is written first when the domain becomes active and
+        after the change otherwise, so it never under-reports a guest.
+        """
+        activating = state.active and not dom.state.active
+        if activating:
+            self._publish((dom.uuid, state))
         dom.state = state
+        if not activating:
+            self._publish()
         self._cond.notify_all()
+
+    def _publish(self, pending: tuple[str, DomainState] | None = None) -> None:
+        """Write the state file (if configured); the caller holds ``self._cond``."""
+        if self.state_file is None:
+            return
+        self._state_seq += 1
+        domains = {}
+        for dom in self._domains.values():
+            state = pending[1] if pending and pending[0] == dom.uuid else dom.state
+            domains[dom.uuid] = {"name": dom.name, "state": state.value,
+                                 "active": state.active}
+        doc = {"node": self.context.node, "pid": self._pid[0], "pid_start": self._pid[1],
+               "seq": self._state_seq, "domains": domains}
+        try:
+            _atomic_write(self.state_file, json.dumps(doc, sort_keys=True))
+        except OSError as exc:
+            self.log.warning("fake hypervisor: cannot write %s: %s", self.state_file, exc)
+
+
+def read_state_file(path: Path | str) -> dict[str, Any] | None:
+    """The document a driver wrote to its state file; None when there is none yet."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _state_path(value: str | None, state_dir: str | None) -> Path | None:
+    """The state file: absolute, or relative to the node's state directory."""
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_absolute() and state_dir:
+        path = Path(state_dir) / path
+    return path.absolute()
+
+
+def _process_start(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (``/proc``), None where unknown."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        return int(raw[raw.rfind(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` at once (temporary file in the same directory, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

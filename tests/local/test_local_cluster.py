@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from pvc_local import launch
+from pvc_core.config import load_config
+from pvc_local import launch, procs
 from pvc_local.cluster import LocalCluster
+from pvc_plugins.fake.hypervisor import read_state_file
 
 from .conftest import assert_nothing_left, port_open
 
@@ -88,3 +90,38 @@ def test_libvirt_test_hypervisor(make_cluster: MakeCluster) -> None:
     before = cluster.record()
     cluster.down(timeout=30)
     assert_nothing_left(before)
+
+
+def test_zookeeper_ensemble_and_hypervisor_state_files(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster()
+    state = cluster.up(nodes=2, hypervisor="fake", zk_members=3, bmc=False, wait=120,
+                       config_overrides={"zookeeper": {"session_timeout": 4}})
+    assert [m.member for m in state.zk_members] == [1, 2, 3]
+    assert state.zk_hosts.count(",") == 2 and state.zk_process is None
+    assert cluster.zookeeper_state() is procs.ProcState.ALIVE
+    for entry in state.nodes:
+        config = load_config(entry.config)
+        assert config.zookeeper.hosts == state.zk_hosts
+        assert config.zookeeper.session_timeout == 4
+        doc = read_state_file(cluster.directory / entry.name / "hypervisor.json")
+        assert doc is not None and entry.process is not None
+        assert (doc["node"], doc["pid"], doc["domains"]) == (entry.name, entry.process.pid, {})
+
+    cluster.zookeeper_kill(2)  # one member down (and reaped: its ports closed)
+    assert not port_open(state.zk_member(2).port)
+    assert cluster.zookeeper_state() is procs.ProcState.ALIVE
+    store = cluster.store()
+    try:
+        store.zk.set(store.ks.cluster_config(), store.zk.get(store.ks.cluster_config())[0])
+    finally:
+        store.close()
+    cluster.zookeeper_start(2, wait=60)
+    assert cluster.zookeeper_serving(2)
+    assert states(cluster) == {"node1": ("alive", "run"), "node2": ("alive", "run")}
+
+    before = cluster.record()
+    cluster.down(timeout=30)
+    members = [m.process for m in before.zk_members]
+    assert all(members) and not any(procs.is_running(r) for r in members)
+    assert not any(port_open(m.port) for m in before.zk_members)
+    assert not any(procs.is_running(r) for r in before.processes())

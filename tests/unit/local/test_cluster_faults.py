@@ -18,7 +18,7 @@ from pvc_core.store.codec import Versioned
 from pvc_core.store.records import NodeRecord
 from pvc_local import launch, procs
 from pvc_local.cluster import LocalCluster, LocalClusterError
-from pvc_local.state import ClusterState, NodeEntry, load_state, save_state
+from pvc_local.state import ClusterState, NodeEntry, ZkMemberEntry, load_state, save_state
 from pvc_local.status import running_as
 
 Sleeper = Callable[[], subprocess.Popen[bytes]]
@@ -163,3 +163,45 @@ class _Store:
 ])
 def test_running_as_ignores_stale_records(record: NodeRecord | None, expected: bool) -> None:
     assert running_as(_Store(record), "node1", 42) is expected  # type: ignore[arg-type]
+
+
+def test_ensemble_members_are_managed_by_pid(tmp_path: Path, sleeper: Sleeper) -> None:
+    members = [sleeper() for _ in range(3)]  # stand in for the three ZooKeeper JVMs
+    state = write_record(tmp_path, [])
+    for i, proc in enumerate(members, start=1):
+        state = state.with_zk_member(ZkMemberEntry(i, 23180 + i, 2887 + i, 3887 + i,
+                                                   str(tmp_path / f"zk{i}"),
+                                                   procs.ref_of(proc.pid)))
+    save_state(tmp_path, state)
+    cluster = LocalCluster(tmp_path)
+    assert cluster.is_up()
+    assert cluster.zookeeper_state() is procs.ProcState.ALIVE
+    cluster.zookeeper_kill(2)
+    assert members[1].wait(10) is not None
+    assert cluster.record().zk_member(2).process is None
+    assert cluster.zookeeper_state() is procs.ProcState.ALIVE  # 2 of 3: a quorum
+    with pytest.raises(LocalClusterError, match="member 2 is not running"):
+        cluster.zookeeper_kill(2)
+    with pytest.raises(LocalClusterError, match="member 3 is still running"):
+        cluster.zookeeper_start(3)
+    cluster.zookeeper_stop(3, timeout=10)
+    assert members[2].wait(10) is not None
+    assert cluster.zookeeper_state() is procs.ProcState.DEAD  # 1 of 3: no quorum
+    with pytest.raises(LocalClusterError, match="no ZooKeeper member 7"):
+        cluster.zookeeper_kill(7)
+    assert cluster.down(timeout=10) == ["stopped ZooKeeper"]
+    assert members[0].wait(10) is not None
+    assert cluster.record().zk_processes() == []
+    assert not cluster.is_up()
+
+
+def test_member_commands_need_an_ensemble(tmp_path: Path, sleeper: Sleeper) -> None:
+    write_record(tmp_path, [], zk=procs.ref_of(sleeper().pid))
+    with pytest.raises(LocalClusterError, match="not an ensemble"):
+        LocalCluster(tmp_path).zookeeper_kill(1)
+
+
+def test_up_rejects_an_even_ensemble(tmp_path: Path) -> None:
+    with pytest.raises(LocalClusterError, match="odd number"):
+        LocalCluster(tmp_path / "c").up(nodes=1, hypervisor="fake", zk_members=2)
+    assert not (tmp_path / "c").exists()

@@ -205,3 +205,28 @@ def test_qemu_config_from_the_real_node_libvirtd(tmp_path: Path) -> None:
     assert options["uri"] == libvirtd.uri
     assert options["migration_uri"] == libvirtd.migration_uri
     assert options["migration_address"] == libvirtd.migration_address
+
+
+def test_ensemble_hosts_state_file_and_overrides(tmp_path: Path) -> None:
+    node_dir = tmp_path / "node1"
+    section = configgen.hypervisor_section("fake", state_file=node_dir / "hypervisor.json")
+    data = configgen.node_config(
+        "node1", nodes=configgen.node_names(4), state_dir=node_dir / "state",
+        zk_hosts="127.0.0.1:23181,127.0.0.1:23182,127.0.0.1:23183", hypervisor=section,
+        overrides={"zookeeper": {"session_timeout": 4},
+                   "fencing": {"saving_throws": 1, "fence_intervals": 3}})
+    assert data["zookeeper"]["hosts"] == ["127.0.0.1:23181", "127.0.0.1:23182",
+                                          "127.0.0.1:23183"]
+    assert data["zookeeper"]["op_timeout"] == 5  # merged, not replaced
+    config = parse_config(data, driver_lookup=driver_class, hostname="elsewhere")
+    assert config.zookeeper.hosts == "127.0.0.1:23181,127.0.0.1:23182,127.0.0.1:23183"
+    assert config.zookeeper.session_timeout == 4
+    assert (config.fencing.saving_throws, config.fencing.fence_intervals) == (1, 3)
+    assert config.hypervisor.options["state_file"] == str(node_dir / "hypervisor.json")
+
+
+def test_merge_is_recursive_and_leaves_its_inputs_alone() -> None:
+    base = {"a": {"b": 1, "c": {"d": 2}}, "e": [1]}
+    merged = configgen.merge(base, {"a": {"c": {"d": 3, "f": 4}}, "e": [2], "g": None})
+    assert merged == {"a": {"b": 1, "c": {"d": 3, "f": 4}}, "e": [2], "g": None}
+    assert base == {"a": {"b": 1, "c": {"d": 2}}, "e": [1]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from pvc_local.state import (
     ClusterState,
     NodeEntry,
     StateError,
+    ZkMemberEntry,
     load_state,
     purge_files,
     save_state,
@@ -103,3 +105,34 @@ def test_purge_of_a_normal_cluster(tmp_path: Path) -> None:
     save_state(tmp_path / "c", state)
     purge_files(tmp_path / "c", state)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ensemble_members_round_trip(tmp_path: Path) -> None:
+    members = tuple(ZkMemberEntry(i, 23180 + i, 2887 + i, 3887 + i,
+                                  str(tmp_path / "zookeeper" / f"zk{i}"),
+                                  ProcRef(600 + i, 60 + i) if i != 2 else None)
+                    for i in (3, 1, 2))
+    state = ClusterState(str(tmp_path), "fake", zk_port=23181,
+                         zk_dir=str(tmp_path / "zookeeper"))
+    for member in members:
+        state = state.with_zk_member(member)
+    assert [m.member for m in state.zk_members] == [1, 2, 3]  # kept in id order
+    assert state.zk_hosts == "127.0.0.1:23181,127.0.0.1:23182,127.0.0.1:23183"
+    assert state.zk_processes() == [ProcRef(601, 61), ProcRef(603, 63)]
+    assert state.zk_member(2).process is None
+    with pytest.raises(KeyError, match="members: 1, 2, 3"):
+        state.zk_member(4)
+    stopped = state.with_zk_member(replace(state.zk_member(1), process=None))
+    assert stopped.zk_processes() == [ProcRef(603, 63)]
+    save_state(tmp_path, stopped)
+    assert load_state(tmp_path) == stopped
+
+
+def test_a_standalone_server_has_no_members(tmp_path: Path) -> None:
+    state = sample(tmp_path)
+    assert state.zk_processes() == [ProcRef(4242, 777)]
+    with pytest.raises(KeyError, match="not an ensemble"):
+        state.zk_member(1)
+    data = state.to_dict()
+    del data["zookeeper"]["members"]  # a record written before ensembles existed
+    assert ClusterState.from_dict(data) == state

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import uuid as uuidlib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pvc_core.drivers.base import DriverContext
 from pvc_core.drivers.hypervisor import DomainState, HostStats
 from pvc_core.errors import AlreadyExists, Conflict, DriverError, InvalidInput, NotFound
-from pvc_plugins.fake.hypervisor import FakeHypervisorDriver
+from pvc_local import procs
+from pvc_plugins.fake import hypervisor as fakehv
+from pvc_plugins.fake.hypervisor import FakeHypervisorDriver, read_state_file
 
 U1 = "11111111-2222-3333-4444-555555555555"
 
@@ -215,3 +221,88 @@ def test_calls_are_recorded(hv: FakeHypervisorDriver) -> None:
     assert hv.calls_to("shutdown") == [(U1, 2.5)]
     hv.clear_calls()
     assert hv.calls == []
+
+
+# -- the optional state file ---------------------------------------------------
+
+
+def published(path: Path) -> dict[str, Any]:
+    doc = read_state_file(path)
+    assert doc is not None
+    return doc
+
+
+def test_state_file_follows_every_change(tmp_path: Path) -> None:
+    path = tmp_path / "hv.json"
+    drv = FakeHypervisorDriver({"state_file": str(path)}, DriverContext(node="hv1"))
+    doc = published(path)  # written at once: a new process's hypervisor is empty
+    assert (doc["node"], doc["pid"], doc["domains"]) == ("hv1", os.getpid(), {})
+    assert doc["pid_start"] == procs.start_time_of(os.getpid())
+    seqs = [doc["seq"]]
+
+    def step(expected: dict[str, Any]) -> None:
+        doc = published(path)
+        assert doc["domains"] == expected
+        assert doc["seq"] > seqs[-1]
+        seqs.append(doc["seq"])
+
+    drv.define(xml())
+    step({U1: {"name": "vm1", "state": "shutoff", "active": False}})
+    drv.start(U1)
+    step({U1: {"name": "vm1", "state": "running", "active": True}})
+    drv.pause(U1)
+    step({U1: {"name": "vm1", "state": "paused", "active": True}})
+    drv.destroy(U1)
+    step({U1: {"name": "vm1", "state": "shutoff", "active": False}})
+    drv.undefine(U1)
+    step({})
+    assert [p.name for p in tmp_path.iterdir()] == ["hv.json"]  # no temporary left
+
+
+def test_state_file_never_under_reports(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Activation is written before the guest runs; deactivation after it stopped."""
+    path = tmp_path / "hv.json"
+    drv = FakeHypervisorDriver({"state_file": str(path)}, DriverContext(node="hv1"))
+    drv.define(xml())
+    seen: list[tuple[str, str]] = []  # (state in the file being written, state in memory)
+    real = fakehv._atomic_write
+
+    def spy(target: Path, text: str) -> None:
+        dom = drv._domains.get(U1)
+        seen.append((json.loads(text)["domains"][U1]["state"], dom.state.value if dom else "-"))
+        real(target, text)
+
+    monkeypatch.setattr(fakehv, "_atomic_write", spy)
+    drv.start(U1)
+    drv.destroy(U1)
+    assert seen == [("running", "shutoff"), ("shutoff", "shutoff")]
+
+
+def test_relative_state_file_lives_in_the_state_dir(tmp_path: Path) -> None:
+    drv = FakeHypervisorDriver({"state_file": "hv.json"},
+                               DriverContext(node="hv1", state_dir=str(tmp_path / "st")))
+    assert drv.state_file == tmp_path / "st" / "hv.json"
+    assert published(tmp_path / "st" / "hv.json")["domains"] == {}
+
+
+def test_without_state_file_nothing_is_written(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    drv = FakeHypervisorDriver({}, DriverContext(node="hv1", state_dir=str(tmp_path)))
+    drv.define(xml())
+    drv.start(U1)
+    assert drv.state_file is None and list(tmp_path.iterdir()) == []
+    assert read_state_file(tmp_path / "missing.json") is None
+
+
+def test_unwritable_state_file_is_logged_not_raised(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    drv = FakeHypervisorDriver({"state_file": str(blocker / "hv.json")},
+                               DriverContext(node="hv1"))
+    drv.define(xml())
+    drv.start(U1)
+    assert drv.domain_info(U1).state is DomainState.RUNNING
+    assert "cannot write" in caplog.text
