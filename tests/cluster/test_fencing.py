@@ -159,3 +159,24 @@ def test_storm_guard_and_maintenance_stop_a_fence(daemons: DaemonFactory, guard:
     else:
         store.cluster.set_maintenance(False)  # and without it, the fence happens
         wait_for(lambda: "fenced" in kinds(store, "node2"), T, "fenced")
+
+
+def test_failed_fence_recovers_only_after_the_self_fence_deadline(
+        daemons: DaemonFactory) -> None:
+    chain = {f"node{i}": [{"driver": "fake", "fail": i == 2}] for i in (1, 2, 3)}
+    (n1, n2, n3), store = cluster(daemons, chain=chain, self_fence_after=4,
+                                  failed_fence="migrate-after-self-fence")
+    vms = vms_on(store, [n1, n2, n3], "node2", 2)
+    n2.power_loss()
+    wait_for(lambda: "fence-failed" in kinds(store, "node2"), T, "fence failed")
+    failed_at = next(d.time for d in store.decisions.query(node="node2")
+                     if d.kind == "fence-failed")
+    suspect_at = next(d.time for d in store.decisions.query(node="node2") if d.kind == "suspect")
+    wait_for(lambda: kinds(store, "node2").count("vm-recovery") == 2, T, "recovered later")
+    recovered_at = min(d.time for d in store.decisions.query(node="node2")
+                       if d.kind == "vm-recovery")
+    assert recovered_at - suspect_at >= 4 - 0.5  # not before the node must have self-fenced
+    assert recovered_at > failed_at
+    for u in vms:
+        rec = store.vms.get(u)
+        assert rec.placement.node in ("node1", "node3") and rec.state.state is VMState.START
