@@ -62,10 +62,10 @@ from common import emit  # noqa: E402
 from pvc_core.errors import NotFound, PVCError  # noqa: E402
 from pvc_core.ops.flush import request_ready  # noqa: E402
 from pvc_core.ops.nodes import primary_status  # noqa: E402
+from pvc_core.ops.view import running_as_placed  # noqa: E402
 from pvc_core.ops.vms import define_vm  # noqa: E402
-from pvc_core.states import DaemonState, VMState  # noqa: E402
+from pvc_core.states import DaemonState  # noqa: E402
 from pvc_core.store import Store  # noqa: E402
-from pvc_core.store.codec import decode  # noqa: E402
 from pvc_local import configgen, launch, procs  # noqa: E402
 from pvc_local import power as powerctl  # noqa: E402
 from pvc_local.bmc import read_power_state, set_power_state  # noqa: E402
@@ -187,25 +187,6 @@ def runs_as(store: Store, node: Node) -> bool:
     return record.daemon_state is DaemonState.RUN and record.info.get("pid") == node.proc.pid
 
 
-def vm_stats(store: Store, node: str) -> dict[str, Any]:
-    """The running VMs in ``node``'s last keepalive."""
-    try:
-        raw, _ = store.zk.get(store.ks.node_keepalive(node))
-    except NotFound:
-        return {}
-    doc = decode(raw, node) or {}
-    return dict((doc.get("stats") or {}).get("vm_stats") or {})
-
-
-def running_on(store: Store, uuids: set[str], nodes: set[str]) -> set[str]:
-    """Those of ``uuids`` in state start, placed on one of ``nodes``, and listed as
-    running in that node's keepalive."""
-    stats = {n: vm_stats(store, n) for n in nodes}
-    return {vm.uuid for vm in store.vms.all()
-            if vm.uuid in uuids and vm.state.state is VMState.START
-            and vm.placement.node in nodes and vm.uuid in stats[vm.placement.node]}
-
-
 def one_run(store: Store, victim: Node, others: set[str], vms: set[str],
             timeout: float, delay: float) -> Sample:
     """Kill the victim after ``delay``; measure until it is fenced and ``vms`` run
@@ -230,7 +211,7 @@ def one_run(store: Store, victim: Node, others: set[str], vms: set[str],
         if failed:
             raise BenchError(f"{victim.name} could not be fenced: {failed[0].outcome}")
         fenced = [d for d in log if d.kind == "fenced" and "ipmi" in d.outcome]
-        if running is None and running_on(store, vms, others) == vms:
+        if running is None and running_as_placed(store, vms, others) == vms:
             running = now - t0
         if fenced and running is not None and expired is not None:
             break
@@ -263,7 +244,7 @@ def bring_back(store: Store, victim: Node, vms: set[str], timeout: float) -> Non
          lambda: store.jobs.get(job).value["state"] in ("succeeded", "failed", "cancelled"),
          timeout)
     wait(f"the VMs back on {victim.name}",
-         lambda: running_on(store, vms, {victim.name}) == vms, timeout)
+         lambda: running_as_placed(store, vms, {victim.name}) == vms, timeout)
 
 
 def bench(tmp: Path, args: argparse.Namespace, timers: Timers) -> list[Sample]:
@@ -288,7 +269,7 @@ def bench(tmp: Path, args: argparse.Namespace, timers: Timers) -> list[Sample]:
                          node=victim.name, start=True, by="bench").uuid
                for i in range(args.vms)}
         wait(f"{args.vms} VMs running on {victim.name}",
-             lambda: running_on(store, vms, {victim.name}) == vms, args.timeout)
+             lambda: running_as_placed(store, vms, {victim.name}) == vms, args.timeout)
         samples = []
         for i in range(args.runs):
             if i:

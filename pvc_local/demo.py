@@ -22,13 +22,13 @@ from typing import Any
 
 import yaml
 
-from pvc_core.errors import NotFound, PVCError
+from pvc_core.errors import PVCError
 from pvc_core.ops.flush import plan_flush, request_flush, request_ready
 from pvc_core.ops.nodes import primary_status, request_primary
+from pvc_core.ops.view import running_as_placed
 from pvc_core.ops.vms import define_vm, migrate_vm
 from pvc_core.states import DaemonState, DomainState, VMState
 from pvc_core.store import Store
-from pvc_core.store.codec import decode
 from pvc_core.store.decisions import Decision
 from pvc_local.cluster import LocalCluster, LocalClusterError
 
@@ -94,25 +94,6 @@ def _follow_job(store: Store, job_id: str, out: Out) -> dict[str, Any]:
         if time.monotonic() > end:
             raise StepFailed(f"job {job_id} did not finish within {STEP_TIMEOUT:g}s")
         time.sleep(POLL)
-
-
-def _vm_stats(store: Store, node: str) -> dict[str, Any]:
-    """The running VMs that ``node``'s daemon reported in its last keepalive."""
-    try:
-        raw, _ = store.zk.get(store.ks.node_keepalive(node))
-    except NotFound:
-        return {}
-    doc = decode(raw, node) or {}
-    return dict((doc.get("stats") or {}).get("vm_stats") or {})
-
-
-def _running_on(store: Store, uuids: set[str], nodes: set[str]) -> set[str]:
-    """Those of ``uuids`` that should run (state start), are placed on one of
-    ``nodes``, and that node's keepalive reports running."""
-    stats = {n: _vm_stats(store, n) for n in nodes}
-    return {vm.uuid for vm in store.vms.all()
-            if vm.uuid in uuids and vm.state.state is VMState.START
-            and vm.placement.node in nodes and vm.uuid in stats[vm.placement.node]}
 
 
 def run_demo(cluster: LocalCluster, *, hypervisor: str = "test", out: Out = print) -> int:
@@ -222,7 +203,7 @@ def _fence_scene(cluster: LocalCluster, store: Store, out: Out) -> None:
     if job["state"] != "succeeded":
         raise StepFailed(f"readying {VICTIM} ended {job['state']}: {job.get('message')}")
     _wait(f"{VICTIM}'s VMs running on it again",
-          lambda: _running_on(store, victims, {VICTIM}) == victims, out)
+          lambda: running_as_placed(store, victims, {VICTIM}) == victims, out)
     out(_table(store))
 
 
@@ -261,7 +242,7 @@ def _victim_vms(store: Store, out: Out) -> set[str]:
         migrate_vm(store, vm.uuid, VICTIM, by="demo")
         on_victim = {vm.uuid}
     _wait(f"{VICTIM}'s VMs reported running by its daemon",
-          lambda: _running_on(store, on_victim, {VICTIM}) == on_victim, out)
+          lambda: running_as_placed(store, on_victim, {VICTIM}) == on_victim, out)
     return on_victim
 
 
@@ -288,7 +269,7 @@ def _follow_fence(store: Store, others: set[str], should_run: set[str],
             state = record.daemon_state
             out(f"  {_at(time.monotonic() - start)}  {VICTIM} daemon state: {state.value}")
         fenced = any(d.kind == "fenced" for d in log) and state is DaemonState.FENCED
-        running = _running_on(store, should_run, others)
+        running = running_as_placed(store, should_run, others)
         if fenced and running == should_run \
                 and record.domain_state is DomainState.FLUSHED:
             out(f"  {_at(time.monotonic() - start)}  {VICTIM} fenced and all "

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pvc_core.errors import NotFound
 from pvc_core.placement import NodeView, VmView
-from pvc_core.states import VM_RUNNING_STATES
+from pvc_core.states import VM_RUNNING_STATES, VMState
 from pvc_core.store import Store
 from pvc_core.store.codec import decode
 from pvc_core.store.records import NodeRecord, VmRecord
@@ -75,3 +76,22 @@ def read_view(store: Store) -> ClusterView:
         doc = decode(result[0], name) if result else None
         stats[name] = dict((doc or {}).get("stats") or {})
     return ClusterView(nodes, stats, store.vms.all())
+
+
+def reported_running(store: Store, node: str) -> set[str]:
+    """UUIDs of the VMs ``node``'s daemon reported running in its last keepalive."""
+    try:
+        raw, _ = store.zk.get(store.ks.node_keepalive(node))
+    except NotFound:
+        return set()
+    doc = decode(raw, node) or {}
+    return set((doc.get("stats") or {}).get("vm_stats") or {})
+
+
+def running_as_placed(store: Store, uuids: set[str], nodes: set[str]) -> set[str]:
+    """Those of ``uuids`` that should run (state start), are placed on one of
+    ``nodes``, and whose node reports them running."""
+    running = {n: reported_running(store, n) for n in nodes}
+    return {vm.uuid for vm in store.vms.all()
+            if vm.uuid in uuids and vm.state.state is VMState.START
+            and vm.placement.node in nodes and vm.uuid in running[vm.placement.node]}

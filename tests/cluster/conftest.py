@@ -10,7 +10,6 @@ wrong node), which no separate process allows with an in-memory hypervisor.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import pytest
 
 from pvc_core.config import parse_config
 from pvc_core.daemon import NodeDaemon
+from pvc_core.ops.view import reported_running as running_on  # noqa: F401 - used by tests
 from pvc_core.states import VMState
 from pvc_core.store import Store
 from pvc_local.cluster import LocalCluster
@@ -46,12 +46,6 @@ def domain_xml(name: str, memory_mib: int = 256, vcpus: int = 1) -> str:
     return (f"<domain type='test'><name>{name}</name><uuid>{uuid.uuid4()}</uuid>"
             f"<memory unit='MiB'>{memory_mib}</memory><vcpu>{vcpus}</vcpu>"
             "<os><type arch='x86_64'>hvm</type></os></domain>")
-
-
-def running_on(store: Store, node: str) -> set[str]:
-    """UUIDs the node's latest keepalive reports running (its hypervisor's view)."""
-    data, _ = store.zk.get(store.ks.node_keepalive(node))
-    return set((json.loads(data).get("stats") or {}).get("vm_stats") or {})
 
 
 @pytest.fixture(scope="module")
