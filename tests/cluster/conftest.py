@@ -20,7 +20,7 @@ import pytest
 
 from pvc_core.config import parse_config
 from pvc_core.daemon import NodeDaemon
-from pvc_core.ops.view import reported_running as running_on  # noqa: F401 - used by tests
+from pvc_core.ops.view import reported_running as running_on
 from pvc_core.states import VMState
 from pvc_core.store import Store
 from pvc_local.cluster import LocalCluster
