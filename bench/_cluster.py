@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pvc_core.config import Config, parse_config
 from pvc_core.daemon import logs
+from pvc_local.zookeeper import ZooKeeperServer
 
 HOST_MEMORY_KIB = 256 * 1024 * 1024  # 256 GiB: memory is never the limit here
 
@@ -50,3 +53,17 @@ def node_config(name: str, nodes: list[str], zk_hosts: str, root: str, uri: str,
 
 def new_root() -> str:
     return f"/bench-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def zookeeper(directory: Path, hosts: str | None) -> Iterator[str]:
+    """``hosts`` when given, else a private ZooKeeper in ``directory`` (stopped after)."""
+    if hosts:
+        yield hosts
+        return
+    server = ZooKeeperServer(directory / "zk")
+    server.start()
+    try:
+        yield server.hosts
+    finally:
+        server.stop()

@@ -19,7 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _cluster import domain_xml, new_root, node_config, node_file, quiet  # noqa: E402
+from _cluster import (  # noqa: E402
+    domain_xml,
+    new_root,
+    node_config,
+    node_file,
+    quiet,
+    zookeeper,
+)
 from common import emit  # noqa: E402
 
 from pvc_core.daemon import NodeDaemon  # noqa: E402
@@ -28,7 +35,6 @@ from pvc_core.keyspace import Keyspace  # noqa: E402
 from pvc_core.states import VMState  # noqa: E402
 from pvc_core.store import Store  # noqa: E402
 from pvc_core.store.zk import ZkClient  # noqa: E402
-from pvc_local.zookeeper import ZooKeeperServer  # noqa: E402
 from pvc_plugins.hypervisor_libvirt.driver import LibvirtHypervisorDriver  # noqa: E402
 
 
@@ -78,21 +84,12 @@ def main() -> int:
     args = parser.parse_args()
     quiet()
     samples, floors = [], []
-    with tempfile.TemporaryDirectory(prefix="pvc-bench-") as tmp:
-        server = None
-        hosts = args.zk_hosts
-        if not hosts:
-            server = ZooKeeperServer(Path(tmp) / "zk")
-            server.start()
-            hosts = server.hosts
-        try:
-            for _ in range(args.runs):
-                m, f = one_run(Path(tmp), hosts, args.vms, args.running)
-                samples.append(m)
-                floors.append(f)
-        finally:
-            if server:
-                server.stop()
+    with tempfile.TemporaryDirectory(prefix="pvc-bench-") as tmp, \
+            zookeeper(Path(tmp), args.zk_hosts) as hosts:
+        for _ in range(args.runs):
+            m, f = one_run(Path(tmp), hosts, args.vms, args.running)
+            samples.append(m)
+            floors.append(f)
     emit("startup", samples, floors, vms=args.vms, running=args.running,
          hypervisor="libvirt test driver")
     return 0

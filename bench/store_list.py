@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _cluster import zookeeper  # noqa: E402
 from common import emit, timed_runs  # noqa: E402
 
 from pvc_core.keyspace import Keyspace  # noqa: E402
 from pvc_core.store import Store  # noqa: E402
 from pvc_core.store.zk import ZkClient  # noqa: E402
-from pvc_local.zookeeper import ZooKeeperServer  # noqa: E402
 
 
 def main() -> int:
@@ -30,13 +30,8 @@ def main() -> int:
     parser.add_argument("--zk-hosts", help="use this ZooKeeper instead of a private one")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="pvc-bench-") as tmp:
-        server = None
-        hosts = args.zk_hosts
-        if not hosts:
-            server = ZooKeeperServer(Path(tmp) / "zk")
-            server.start()
-            hosts = server.hosts
+    with tempfile.TemporaryDirectory(prefix="pvc-bench-") as tmp, \
+            zookeeper(Path(tmp), args.zk_hosts) as hosts:
         root = f"/bench-{uuid.uuid4().hex[:8]}"
         zk = ZkClient(hosts, op_timeout=60)
         zk.start()
@@ -63,8 +58,6 @@ def main() -> int:
         finally:
             zk.delete_tree(root)
             zk.stop()
-            if server:
-                server.stop()
     emit("store_list", samples, floor_samples, vms=args.vms)
     return 0
 

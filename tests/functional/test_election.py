@@ -572,8 +572,10 @@ def test_expired_primary_is_replaced_at_once_and_drops_its_services(
             if "ZooKeeper" in d["inputs"]["reason"]]  # suspended first, or lost
 
 
-def test_partitioned_primary_drops_its_services_before_anyone_takes_over(
-        cluster: Callable[..., tuple[dict[str, Node], Store]]) -> None:
+def proxied_primary_and_contender(cluster: Callable[..., tuple[dict[str, Node], Store]]
+                                  ) -> tuple[dict[str, Node], Store, Coordinator, Coordinator,
+                                             Journal, Proxy]:
+    """hv1 primary behind a TCP proxy the test can cut, hv2 contending behind it."""
     nodes, store = cluster(["hv1", "hv2"], proxied=("hv1",))
     a = nodes["hv1"].coordinator()
     a.start()
@@ -582,8 +584,13 @@ def test_partitioned_primary_drops_its_services_before_anyone_takes_over(
     b.start()
     eventually(lambda: len(Lock(store.zk, store.ks.primary_lock(), "x").contenders()) == 2,
                10, "both contending")
-    journal = journal_of(nodes)
     proxy: Proxy = nodes["hv1"].zk.proxy  # type: ignore[attr-defined]
+    return nodes, store, a, b, journal_of(nodes), proxy
+
+
+def test_partitioned_primary_drops_its_services_before_anyone_takes_over(
+        cluster: Callable[..., tuple[dict[str, Node], Store]]) -> None:
+    nodes, store, a, b, journal, proxy = proxied_primary_and_contender(cluster)
     with Sampler(store.zk, store.ks, ["hv1", "hv2"], strict=False) as sampler:
         t0 = time.monotonic()
         proxy.cut("blackhole")
@@ -622,16 +629,7 @@ def test_a_sigkilled_primary_is_replaced_within_the_session_timeout(
 
 def test_a_brief_disconnection_drops_services_and_the_primary_takes_over_again(
         cluster: Callable[..., tuple[dict[str, Node], Store]]) -> None:
-    nodes, store = cluster(["hv1", "hv2"], proxied=("hv1",))
-    a = nodes["hv1"].coordinator()
-    a.start()
-    assert a.wait_primary(10)
-    b = nodes["hv2"].coordinator()
-    b.start()
-    eventually(lambda: len(Lock(store.zk, store.ks.primary_lock(), "x").contenders()) == 2,
-               10, "both contending")
-    journal = journal_of(nodes)
-    proxy: Proxy = nodes["hv1"].zk.proxy  # type: ignore[attr-defined]
+    nodes, store, a, b, journal, proxy = proxied_primary_and_contender(cluster)
     t0 = time.monotonic()
     proxy.cut("refuse")
     eventually(lambda: journal.of("hv1", "down", t0), 5, "hv1 services down")

@@ -45,3 +45,16 @@ def assert_nothing_left(before_down: ClusterState) -> None:
     assert refs, "the record named no process: the check would be vacuous"
     assert [r.pid for r in refs if procs.is_running(r)] == []
     assert not port_open(before_down.zk_port)
+
+
+def recorded_pid(cluster: LocalCluster, node: str) -> object:
+    """The PID the node's daemon wrote into its record (restart waits for the new one)."""
+    store = cluster.store()
+    try:
+        return store.nodes.get(node).value.info.get("pid")
+    finally:
+        store.close()
+
+
+def states(cluster: LocalCluster) -> dict[str, tuple[str, str | None]]:
+    return {s.name: (s.process, s.daemon_state) for s in cluster.status()}

@@ -17,7 +17,7 @@ from pvc_local import cli
 from pvc_local.cluster import LocalCluster, LocalClusterError
 from pvc_local.state import load_state
 
-from .conftest import ROOT, assert_nothing_left, port_open
+from .conftest import ROOT, assert_nothing_left, port_open, recorded_pid, states
 
 pytestmark = pytest.mark.zookeeper
 STUB = "tests.local.stub_daemon"
@@ -29,17 +29,6 @@ def _stub_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
 
-def recorded_pid(cluster: LocalCluster, node: str) -> object:
-    """The PID the node's daemon wrote into its record (restart waits for the new one)."""
-    store = cluster.store()
-    try:
-        return store.nodes.get(node).value.info.get("pid")
-    finally:
-        store.close()
-
-
-def states(cluster: LocalCluster) -> dict[str, tuple[str, str | None]]:
-    return {s.name: (s.process, s.daemon_state) for s in cluster.status()}
 
 
 def test_up_faults_restart_down(make_cluster: Callable[..., LocalCluster]) -> None:

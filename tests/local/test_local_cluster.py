@@ -16,7 +16,7 @@ from pvc_local import launch, procs
 from pvc_local.cluster import LocalCluster
 from pvc_plugins.fake.hypervisor import read_state_file
 
-from .conftest import assert_nothing_left, port_open
+from .conftest import assert_nothing_left, port_open, recorded_pid, states
 
 daemon = pytest.importorskip("pvc_core.daemon")
 if not hasattr(daemon, "NodeDaemon") or importlib.util.find_spec("pvc_core.daemon.__main__") \
@@ -27,17 +27,6 @@ pytestmark = pytest.mark.zookeeper
 MakeCluster = Callable[..., LocalCluster]
 
 
-def recorded_pid(cluster: LocalCluster, node: str) -> object:
-    """The PID the node's daemon wrote into its record (restart waits for the new one)."""
-    store = cluster.store()
-    try:
-        return store.nodes.get(node).value.info.get("pid")
-    finally:
-        store.close()
-
-
-def states(cluster: LocalCluster) -> dict[str, tuple[str, str | None]]:
-    return {s.name: (s.process, s.daemon_state) for s in cluster.status()}
 
 
 def test_three_nodes_faults_and_down(make_cluster: MakeCluster) -> None:
