@@ -45,6 +45,10 @@ from pvc_core.store.records import VmRecord
 from pvc_core.store.watch import VmWatcher, ZnodeWatch
 from pvc_core.store.zk import ZkClient
 
+# How long a starting daemon waits for another daemon's schema migration; a
+# migrator that dies releases its lock when its session expires.
+MIGRATION_WAIT = 600.0
+
 
 class NodeDaemon:
     """One node's daemon. ``start()`` returns once the node is in state ``run``."""
@@ -147,7 +151,9 @@ class NodeDaemon:
             logger("daemon", self.me).warning(
                 "cluster keyspace schema is version %d: migrating to %d", current,
                 SCHEMA_VERSION)
-            store.schema.migrate()
+            # Several daemons may start together: one migrates, the others
+            # wait for it and then find nothing left to do.
+            store.schema.migrate(wait=MIGRATION_WAIT)
 
     def _load_hypervisor(self, hooks: HookManager) -> HypervisorDriver:
         from pvc_core.daemon.logs import logger

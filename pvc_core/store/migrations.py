@@ -20,6 +20,7 @@ Layouts:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ from pvc_core.store.zk import Op, ZkClient
 log = logging.getLogger("pvc.store.migrations")
 
 Migration = Callable[[ZkClient, Keyspace], None]
+
+_LOCK_POLL = 0.1  # seconds between looks at another daemon's migration lock
 
 
 def _split_vm_blobs(zk: ZkClient, ks: Keyspace) -> None:
@@ -94,9 +97,15 @@ class SchemaManager:
         try:
             data, _ = self.zk.get(self.ks.schema())
         except NotFound:
-            if self.zk.exists(self.ks.vms()) or self.zk.exists(self.ks.nodes()):
+            if not (self.zk.exists(self.ks.vms()) or self.zk.exists(self.ks.nodes())):
+                return None
+            # Another daemon's initialise() creates the data paths and the
+            # version in one transaction: if that committed between the two
+            # reads above, this is a current tree, not a legacy one.
+            try:
+                data, _ = self.zk.get(self.ks.schema())
+            except NotFound:
                 return 0
-            return None
         try:
             return int(data.decode().strip())
         except ValueError:
@@ -130,19 +139,25 @@ class SchemaManager:
         assert version is not None
         return version
 
-    def migrate(self, target: int = SCHEMA_VERSION) -> list[int]:
+    def migrate(self, target: int = SCHEMA_VERSION, wait: float = 0.0) -> list[int]:
         """Apply migrations up to ``target``; return the versions passed through.
 
-        Only one migrator runs at a time (an ephemeral lock znode); a second
-        one gets Conflict.
+        Only one migrator runs at a time (an ephemeral lock znode). A second
+        one waits up to ``wait`` seconds for the first to finish (and then
+        finds nothing left to do), and gets Conflict after that.
         """
         if target > SCHEMA_VERSION:
             raise SchemaTooNew(f"cannot migrate to {target}: this PVC knows up to {SCHEMA_VERSION}")
         lock = self.ks.schema_lock()
-        try:
-            self.zk.create(lock, b"", ephemeral=True, makepath=True)
-        except AlreadyExists:
-            raise Conflict("another schema migration is in progress") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.zk.create(lock, b"", ephemeral=True, makepath=True)
+                break
+            except AlreadyExists:
+                if time.monotonic() >= deadline:
+                    raise Conflict("another schema migration is in progress") from None
+                time.sleep(_LOCK_POLL)
         try:
             return self._migrate(target)
         finally:

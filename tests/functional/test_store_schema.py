@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
-from pvc_core.errors import Conflict, SchemaTooNew
+from pvc_core.errors import Conflict, NotFound, SchemaTooNew
 from pvc_core.keyspace import SCHEMA_VERSION, Keyspace
 from pvc_core.states import VMState
 from pvc_core.store import Store
@@ -81,3 +82,41 @@ def test_concurrent_migration_is_refused(zk: ZkClient, keyspace: Keyspace,
     with pytest.raises(Conflict, match="in progress"):
         Store(zk, keyspace).schema.migrate()
     assert Store(zk, keyspace).schema.version() == 0
+
+
+def test_second_migrator_waits_for_the_first(zk: ZkClient, keyspace: Keyspace,
+                                            zk_factory) -> None:  # type: ignore[no-untyped-def]
+    populate_v0(zk, keyspace)
+    other = zk_factory()
+    other.create(keyspace.schema_lock(), b"", ephemeral=True, makepath=True)
+    result: list[list[int]] = []
+    waiter = threading.Thread(
+        target=lambda: result.append(Store(zk, keyspace).schema.migrate(wait=30)))
+    waiter.start()
+    # the waiter must still be blocked on the held lock, having changed nothing
+    waiter.join(0.5)
+    assert waiter.is_alive() and Store(zk, keyspace).schema.version() == 0
+    other.delete(keyspace.schema_lock())
+    waiter.join(30)
+    assert result == [list(range(1, SCHEMA_VERSION + 1))]
+
+
+def test_version_read_racing_initialise_is_not_legacy(zk: ZkClient, keyspace: Keyspace) -> None:
+    """The data paths and the version appear in one transaction; a reader
+    that saw no version and then the data paths re-reads the version."""
+    store = Store(zk, keyspace)
+    real_get = zk.get
+    calls = {"n": 0}
+
+    def get_initialising_after_first_miss(path: str):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            Store(zk, keyspace).schema.initialise()  # lands between the two reads
+            raise NotFound(path)
+        return real_get(path)
+
+    zk.get = get_initialising_after_first_miss  # type: ignore[method-assign]
+    try:
+        assert store.schema.version() == SCHEMA_VERSION
+    finally:
+        zk.get = real_get  # type: ignore[method-assign]
