@@ -42,9 +42,9 @@ def _int(text: str | None, what: str) -> int:
     try:
         value = int((text or "").strip())
     except ValueError:
-        raise InvalidInput(f"domain XML: {what} is not an integer: {text!r}") from None
+        raise InvalidInput(f"domain XML: {what} is not an integer: {text!r}", "xml") from None
     if value <= 0:
-        raise InvalidInput(f"domain XML: {what} must be positive, not {value}")
+        raise InvalidInput(f"domain XML: {what} must be positive, not {value}", "xml")
     return value
 
 
@@ -53,9 +53,9 @@ def parse_root(xml: str) -> ET.Element:
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
-        raise InvalidInput(f"domain XML is malformed: {exc}") from None
+        raise InvalidInput(f"domain XML is malformed: {exc}", "xml") from None
     if root.tag != "domain":
-        raise InvalidInput(f"domain XML: root element is <{root.tag}>, not <domain>")
+        raise InvalidInput(f"domain XML: root element is <{root.tag}>, not <domain>", "xml")
     return root
 
 
@@ -89,7 +89,7 @@ def parse_domain_xml(xml: str) -> ParsedDomain:
     root = parse_root(xml)
     name = (root.findtext("name") or "").strip()
     if not name:
-        raise InvalidInput("domain XML: <name> is missing or empty")
+        raise InvalidInput("domain XML: <name> is missing or empty", "xml")
     uuid_el = root.find("uuid")
     if uuid_el is None or not (uuid_el.text or "").strip():
         uuid_el = uuid_el if uuid_el is not None else ET.SubElement(root, "uuid")
@@ -97,14 +97,14 @@ def parse_domain_xml(xml: str) -> ParsedDomain:
     try:
         uuid = str(uuidlib.UUID((uuid_el.text or "").strip()))
     except ValueError:
-        raise InvalidInput(f"domain XML: bad <uuid> {uuid_el.text!r}") from None
+        raise InvalidInput(f"domain XML: bad <uuid> {uuid_el.text!r}", "xml") from None
     uuid_el.text = uuid
     mem_el = root.find("memory")
     if mem_el is None:
-        raise InvalidInput("domain XML: <memory> is missing")
+        raise InvalidInput("domain XML: <memory> is missing", "xml")
     unit = mem_el.get("unit", "KiB").lower()
     if unit not in _UNITS:
-        raise InvalidInput(f"domain XML: unknown memory unit {mem_el.get('unit')!r}")
+        raise InvalidInput(f"domain XML: unknown memory unit {mem_el.get('unit')!r}", "xml")
     memory_bytes = _int(mem_el.text, "<memory>") * _UNITS[unit]
     vcpu_el = root.find("vcpu")
     vcpus = 1 if vcpu_el is None else _int(vcpu_el.text, "<vcpu>")

@@ -35,6 +35,18 @@ class ConfigError(InvalidInput):
     """The configuration file is missing, unreadable or invalid."""
 
 
+class Unauthorized(PVCError):
+    """No API key, or one that matches no configured key (401)."""
+
+    status = 401
+
+
+class Forbidden(PVCError):
+    """The API key's role does not allow this request (403)."""
+
+    status = 403
+
+
 class NotFound(PVCError):
     """The named object does not exist (404)."""
 

@@ -42,6 +42,10 @@ _NODE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ROOT_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+#: The same rules as regular expressions, for request schemas (pvc_api.schemas).
+NODE_NAME_PATTERN = _NODE_RE.pattern
+VM_NAME_PATTERN = _VM_NAME_RE.pattern
+ID_PATTERN = _ID_RE.pattern
 
 
 def check_node_name(name: object, field: str = "node") -> str:

@@ -5,7 +5,8 @@
 (``<path>.<key>: is required``); ``additionalProperties`` names the unknown
 key (``<path>.<key>: unknown key``, with a suggestion when one is close);
 ``pattern``, ``format`` and ``not`` use the schema's ``x-reason``. Any
-schema, including a driver's ``config_schema``, may set ``x-reason``.
+schema, including a driver's ``config_schema``, may set ``x-reason``, and
+``x-secret: true`` so that the offending value is never repeated.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def translate(error: ValidationError, prefix: KeyPath = ()) -> list[Problem]:
     if keyword in ("anyOf", "oneOf") and "x-reason" not in schema and error.context:
         inner = best_match(error.context)
         return translate(inner, prefix) if inner is not None else []
+    if schema.get("x-secret"):  # never echo what may be a secret into a log
+        return [Problem(path, describe(schema))]
     if keyword in _OWN_WORDING or "x-reason" in schema:
         return [Problem(path, with_value(describe(schema), instance))]
     if keyword in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",

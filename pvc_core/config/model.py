@@ -210,6 +210,17 @@ class Config:
                 found += [("fence", e.driver) for e in self.fencing.chain[node]]
         return tuple(dict.fromkeys(found))
 
+    def driver_enabled(self, category: str, name: str) -> bool:
+        """Whether driver ``name`` of ``category`` is enabled on this node."""
+        if category == "fence":
+            return any(e.driver == name for chain in self.fencing.chain.values()
+                       for e in chain)
+        try:
+            self.driver_options(category, name)
+        except ConfigError:
+            return False
+        return True
+
     def driver_options(self, category: str, name: str) -> dict[str, Any]:
         """A copy of the validated section of the enabled driver ``name``.
 

@@ -128,8 +128,9 @@ def _api_key() -> Schema:
             "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                      "x-reason": "must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter "
                                  "or digit"},
-            "hash": _text(**{"x-reason": "must be a non-empty hash string like "
-                                         "sha256:<hex> (never the key itself)"}),
+            "hash": _text(pattern="^sha256:[0-9a-fA-F]{64}$", **{"x-secret": True},
+                          **{"x-reason": "must be sha256:<64 hex digits> of the key "
+                                         "(never the key itself)"}),
             "role": _enum("read-only", "read-only", "admin"),
         },
     }

@@ -330,14 +330,7 @@ class NodeDaemon:
         store = self.ctx.store
 
         def publish(text: str) -> None:
-            path = store.ks.vm_console(uuid)
-            if store.zk.exists(store.ks.vm(uuid)) is None:
-                return
-            data = text.encode()[-900_000:]
-            if store.zk.exists(path) is None:
-                store.zk.create(path, data)
-            else:
-                store.zk.set(path, data)
+            store.vms.set_console(uuid, text)
 
         return publish
 

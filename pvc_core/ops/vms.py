@@ -61,10 +61,12 @@ def define_vm(store: Store, xml: str, *, meta: VmMeta | dict[str, Any] | None = 
 
 
 def set_vm_state(store: Store, vm: str, state: VMState | str, *, reason: str = "",
-                 by: str = "") -> VmRecord:
+                 by: str = "", force: bool = False) -> VmRecord:
     """Request a desired state (start, stop, shutdown, restart, disable).
 
-    Checks the state table (409 when the change makes no sense now). A VM
+    Checks the state table (409 when the change makes no sense now), unless
+    ``force``: the operator's override for a VM stuck in a transitional
+    state (a hung migration, a shutdown that never ends). A
     started while unassigned, or assigned to a node that cannot take it, is
     placed first. Migration states go through :func:`migrate_vm`.
     """
@@ -72,7 +74,8 @@ def set_vm_state(store: Store, vm: str, state: VMState | str, *, reason: str = "
     if new in VM_MIGRATING_STATES:
         raise InvalidInput("use migrate, unmigrate or move to move a VM", "state")
     record = store.vms.get(vm)
-    check_transition(record.state.state, new, f"VM {record.name}")
+    if not force:
+        check_transition(record.state.state, new, f"VM {record.name}")
     placement = record.placement
     if new is VMState.START and record.state.state is not VMState.START:
         view = read_view(store)

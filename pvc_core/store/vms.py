@@ -129,7 +129,28 @@ class VmRepository(Repository):
         data, stat = self.zk.get(self.ks.vm_xml(vm_uuid))
         return Versioned(data.decode(), stat.version)
 
+    def get_console(self, name_or_uuid: str) -> str:
+        """The VM's published console log tail ("" when none was published)."""
+        vm_uuid = self.resolve(name_or_uuid)
+        try:
+            data, _ = self.zk.get(self.ks.vm_console(vm_uuid))
+        except NotFound:
+            return ""
+        return data.decode(errors="replace")
+
     # -- change ---------------------------------------------------------------
+
+    def set_console(self, vm_uuid: str, text: str, max_bytes: int = 900_000) -> None:
+        """Publish the console log tail (its last ``max_bytes``); a VM removed
+        meanwhile is left alone."""
+        path = self.ks.vm_console(vm_uuid)
+        if self.zk.exists(self.ks.vm(vm_uuid)) is None:
+            return
+        data = text.encode()[-max_bytes:]
+        if self.zk.exists(path) is None:
+            self.zk.create(path, data)
+        else:
+            self.zk.set(path, data)
 
     def set_state(self, name_or_uuid: str, state: VMState, reason: str = "", by: str = "",
                   expected_version: int = -1) -> VmStateRecord:

@@ -83,7 +83,7 @@ def test_full_config_builds_typed_tree(parse: Callable[..., Config]) -> None:
         zookeeper={"hosts": ["zk1:2181", "[::1]:2181"], "session_timeout": 4},
         fencing={"self_fence_action": "command", "self_fence_command": ["/bin/true"]},
         api={"tls": {"cert_file": "/c", "key_file": "/k"},
-             "keys": [{"name": "ops", "hash": "sha256:abc"}]},
+             "keys": [{"name": "ops", "hash": "sha256:abababababababababababababababababababababababababababababababab"}]},
         timers=None,  # an empty section means all defaults
     )
     cfg = parse(data)

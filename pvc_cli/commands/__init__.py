@@ -1,0 +1,1 @@
+"""The pvc commands, one cliff class per ``<object> <action>`` (entry points in ``pvc.cli``)."""
