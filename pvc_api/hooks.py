@@ -20,7 +20,7 @@ METRICS_PATH = "/metrics"
 _UNAUDITED_FIELDS = frozenset({"xml"})
 
 
-class ContextHook(PecanHook):  # type: ignore[misc]
+class ContextHook(PecanHook):
     """Attach the server's :class:`ApiContext` and authenticate the caller."""
 
     priority = 10
@@ -47,7 +47,7 @@ class ContextHook(PecanHook):  # type: ignore[misc]
             raise
 
 
-class ErrorHook(PecanHook):  # type: ignore[misc]
+class ErrorHook(PecanHook):
     """Every exception becomes a JSON error response (pvc_api.errors)."""
 
     priority = 20
@@ -58,7 +58,7 @@ class ErrorHook(PecanHook):  # type: ignore[misc]
         return response
 
 
-class AuditHook(PecanHook):  # type: ignore[misc]
+class AuditHook(PecanHook):
     """Log every mutating request: who, what, and the result."""
 
     priority = 30

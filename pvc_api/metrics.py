@@ -94,27 +94,28 @@ class PvcCollector(Collector):
         yield by_state
         mem = GaugeMetricFamily("pvc_vm_memory_mib", "VM memory (MiB)", labels=["vm", "node"])
         cpus = GaugeMetricFamily("pvc_vm_vcpus", "VM vCPUs", labels=["vm", "node"])
-        state = GaugeMetricFamily("pvc_vm_running", "1 when the VM's node reports it running",
-                                  labels=["vm", "node", "state"])
+        vm_running = GaugeMetricFamily("pvc_vm_running",
+                                       "1 when the VM's node reports it running",
+                                       labels=["vm", "node", "state"])
         running = {n.record.name: set(n.stats.get("vm_stats") or {}) for n in nodes}
         for v in vms:
             node = v.placement.node or ""
             mem.add_metric([v.name, node], float(v.memory_mib))
             cpus.add_metric([v.name, node], float(v.vcpus))
-            state.add_metric([v.name, node, v.state.state.value],
-                             1.0 if v.uuid in running.get(node, ()) else 0.0)
-        yield from (mem, cpus, state)
+            vm_running.add_metric([v.name, node, v.state.state.value],
+                                  1.0 if v.uuid in running.get(node, ()) else 0.0)
+        yield from (mem, cpus, vm_running)
         faults = GaugeMetricFamily("pvc_faults", "Faults by severity and acknowledgement",
                                    labels=["severity", "acknowledged"])
         fcounts = Counter((f.get("severity", ""), str(bool(f.get("acknowledged"))).lower())
                           for f in ctx.cache.faults())
-        for (severity, acked), n in sorted(fcounts.items()):
-            faults.add_metric([severity, acked], float(n))
+        for (severity, acked), count in sorted(fcounts.items()):
+            faults.add_metric([severity, acked], float(count))
         yield faults
         jobs = GaugeMetricFamily("pvc_jobs", "Jobs by kind and state", labels=["kind", "state"])
         jcounts = Counter((str(j.get("kind")), str(j.get("state"))) for j in ctx.cache.jobs())
-        for (kind, jstate), n in sorted(jcounts.items()):
-            jobs.add_metric([kind, jstate], float(n))
+        for (kind, jstate), count in sorted(jcounts.items()):
+            jobs.add_metric([kind, jstate], float(count))
         yield jobs
         yield self._fences()
 

@@ -165,9 +165,9 @@ class PVCApp(App):
         root.setLevel(logging.DEBUG)
         handlers: list[logging.Handler] = []
         if self.options.log_file:
-            handler = logging.FileHandler(filename=self.options.log_file)
-            handler.setFormatter(logging.Formatter(self.LOG_FILE_MESSAGE_FORMAT))
-            handlers.append(handler)
+            log_file = logging.FileHandler(filename=self.options.log_file)
+            log_file.setFormatter(logging.Formatter(self.LOG_FILE_MESSAGE_FORMAT))
+            handlers.append(log_file)
         console = logging.StreamHandler(self.stderr)
         console.setLevel({0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(
             self.options.verbose_level, logging.DEBUG))

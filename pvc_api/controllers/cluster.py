@@ -61,7 +61,7 @@ def status(ctx: ApiContext) -> dict[str, Any]:
     }
 
 
-class MaintenanceController(rest.RestController):  # type: ignore[misc]
+class MaintenanceController(rest.RestController):
     """``/cluster/maintenance``."""
 
     @operation("POST", "/cluster/maintenance", summary="Maintenance mode on (fencing "
@@ -73,7 +73,7 @@ class MaintenanceController(rest.RestController):  # type: ignore[misc]
         return {"maintenance": ctx.store.cluster.maintenance()}
 
 
-class ClusterController(rest.RestController):  # type: ignore[misc]
+class ClusterController(rest.RestController):
     """``/cluster``."""
 
     maintenance = MaintenanceController()

@@ -16,7 +16,7 @@ from pvc_core.keyspace import check_uuid
 TAG = "decision"
 
 
-class DecisionController(rest.RestController):  # type: ignore[misc]
+class DecisionController(rest.RestController):
     """``/decision``: read-only, newest last."""
 
     @operation("GET", "/decision", summary="The decision log, filtered by node, VM, kind "

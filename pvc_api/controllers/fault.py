@@ -14,7 +14,7 @@ from pvc_api.schemas.common import ERROR
 TAG = "fault"
 
 
-class FaultController(rest.RestController):  # type: ignore[misc]
+class FaultController(rest.RestController):
     """``/fault``: one resource per fault, addressed by its id."""
 
     _custom_actions = {"ack": ["POST"]}

@@ -17,7 +17,7 @@ from pvc_core.store.jobs import FINISHED
 TAG = "job"
 
 
-class JobController(rest.RestController):  # type: ignore[misc]
+class JobController(rest.RestController):
     """``/job``: one resource per job, addressed by its id."""
 
     _custom_actions = {"cancel": ["POST"]}

@@ -66,7 +66,7 @@ def _primary_reply(ctx: ApiContext, result: dict[str, Any], node: str, to: bool,
     return Reply(body, 200 if done else 202)
 
 
-class NodeController(rest.RestController):  # type: ignore[misc]
+class NodeController(rest.RestController):
     """``/node``: one resource per node, addressed by name."""
 
     _custom_actions = {"flush": ["POST"], "ready": ["POST"], "primary": ["POST"],

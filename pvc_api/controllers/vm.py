@@ -74,7 +74,7 @@ def _meta_fields_at_top() -> Iterator[None]:
         raise
 
 
-class VmXmlController(rest.RestController):  # type: ignore[misc]
+class VmXmlController(rest.RestController):
     """``/vm/{vm}/xml``: the domain XML."""
 
     @operation("GET", "/vm/{vm}/xml", summary="The VM's domain XML", tag=TAG,
@@ -90,7 +90,7 @@ class VmXmlController(rest.RestController):  # type: ignore[misc]
         return _show(modify_vm(current().store, vm, body["xml"]))
 
 
-class VmController(rest.RestController):  # type: ignore[misc]
+class VmController(rest.RestController):
     """``/vm``: one resource per VM, addressed by name or UUID."""
 
     xml = VmXmlController()
