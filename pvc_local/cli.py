@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from pvc_core.errors import PVCError
-from pvc_local import configgen, launch
+from pvc_local import configgen, connection, launch
 from pvc_local.cluster import LocalCluster, LocalClusterError
 from pvc_local.power import ACTIONS as POWER_ACTIONS
-from pvc_local.state import StateError
-from pvc_local.status import NodeStatus
+from pvc_local.state import StateError, load_state
+from pvc_local.status import ApiStatus, NodeStatus
 from pvc_local.zookeeper import ZooKeeperError
 
 PROG = "pvc-local"
@@ -88,6 +88,8 @@ def build_parser() -> OneLineParser:
                     help="how long to wait for every node to reach run (60)")
     up.add_argument("--zk-members", type=positive_int, default=1, metavar="N",
                     help="ZooKeeper: 1 server (default) or an ensemble of N members (odd)")
+    up.add_argument("--no-api", dest="api", action="store_false",
+                    help="start no API servers (and register no pvc connection 'local')")
 
     down = sub.add_parser("down", parents=[common], help="stop everything (idempotent)")
     down.add_argument("--purge", action="store_true",
@@ -137,21 +139,63 @@ def format_table(rows: Sequence[NodeStatus]) -> str:
                      for r in cells)
 
 
+def format_apis(rows: Sequence[ApiStatus], key_file: str) -> str:
+    """One line on the API servers: their URLs (process state unless alive) and key file."""
+    urls = ", ".join(r.url + ("" if r.process == "alive" else f" ({r.process})")
+                     for r in rows)
+    return f"API: {urls} (admin key: {key_file})" if key_file else f"API: {urls}"
+
+
+def warn(text: str) -> None:
+    print(f"{PROG}: warning: {' '.join(text.split())}", file=sys.stderr)
+
+
 def cmd_up(cluster: LocalCluster, args: argparse.Namespace) -> int:
     state = cluster.up(nodes=args.nodes, hypervisor=args.hypervisor,
                        node_memory_mib=args.memory, node_cpus=args.cpus,
                        in_process=args.in_process, wait=args.wait,
-                       coordinators=args.coordinators, zk_members=args.zk_members)
+                       coordinators=args.coordinators, zk_members=args.zk_members,
+                       api=args.api)
     mode = ", in one process" if state.in_process else ""
     print(f"local cluster up in {cluster.directory}: {len(state.nodes)} nodes "
           f"(hypervisor {state.hypervisor}{mode}), ZooKeeper {state.zk_hosts}")
     print(format_table(cluster.status()))
+    if state.apis:
+        print(format_apis(cluster.api_status(), state.api_key_file))
+        try:  # the cluster is up either way: a failure here is a warning
+            print(connection.register(cluster))
+        except ImportError as exc:
+            warn(f"pvc connection 'local' not registered: the pvc client is not "
+                 f"available ({exc})")
+        except Exception as exc:
+            if getattr(args, "debug", False):
+                raise
+            warn(f"pvc connection 'local' not registered: {exc}")
     return 0
 
 
 def cmd_down(cluster: LocalCluster, args: argparse.Namespace) -> int:
+    before = load_state(cluster.directory)
     done = cluster.down(purge=args.purge, timeout=args.timeout)
     print("; ".join(done) if done else f"nothing running in {cluster.directory}")
+    if before is not None and before.apis:
+        key = None
+        if before.api_key_file:
+            try:
+                key = Path(before.api_key_file).read_text(encoding="utf-8").strip()
+            except OSError:
+                pass  # purged or lost: match on the port alone
+        try:
+            removed = connection.unregister({a.port for a in before.apis}, key)
+        except ImportError:
+            removed = None  # no pvc client: nothing was registered
+        except Exception as exc:
+            if getattr(args, "debug", False):
+                raise
+            warn(f"pvc connection 'local' not removed: {exc}")
+            removed = None
+        if removed:
+            print(removed)
     return 0
 
 
@@ -159,16 +203,21 @@ def cmd_status(cluster: LocalCluster, args: argparse.Namespace) -> int:
     state = cluster.record()
     rows = cluster.status()
     zk = cluster.zookeeper_state().value if state.zk_processes() else "down"
+    apis = cluster.api_status()
     if args.json:
         print(json.dumps({"directory": str(cluster.directory), "hypervisor": state.hypervisor,
                           "in_process": state.in_process,
                           "zookeeper": {"hosts": state.zk_hosts, "process": zk},
-                          "nodes": [r.to_dict() for r in rows]}, indent=2))
+                          "nodes": [r.to_dict() for r in rows],
+                          "api": {"servers": [a.to_dict() for a in apis],
+                                  "key_file": state.api_key_file or None}}, indent=2))
         return 0
     mode = ", in one process" if state.in_process else ""
     print(f"local cluster in {cluster.directory}: hypervisor {state.hypervisor}{mode}, "
           f"ZooKeeper {state.zk_hosts} ({zk})")
     print(format_table(rows))
+    if apis:
+        print(format_apis(apis, state.api_key_file))
     return 0
 
 

@@ -14,6 +14,8 @@ the same directory manage the same cluster. Layout of ``DIR``::
     node1/state/            its node.state_dir
     node1/libvirtd/         its libvirtd (--hypervisor qemu)
     node1/bmc/              its simulated BMC (pvc_local.bmc): password (0600), power, bmc.log
+    node1/pvcapid.log       its API server's log (coordinators only)
+    api.key                 the local admin API key (0600)
     multinode.log           the shared process's log (in-process mode)
 """
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +39,7 @@ from pvc_local import configgen, launch, procs
 from pvc_local import power as powerctl
 from pvc_local.procs import ProcState
 from pvc_local.state import (
+    ApiEntry,
     ClusterState,
     NodeEntry,
     ZkMemberEntry,
@@ -42,8 +47,8 @@ from pvc_local.state import (
     purge_files,
     save_state,
 )
-from pvc_local.status import NodeStatus, node_status, read_store, running_as
-from pvc_local.zookeeper import ZooKeeperEnsemble, ZooKeeperServer
+from pvc_local.status import ApiStatus, NodeStatus, node_status, read_store, running_as
+from pvc_local.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, free_ports
 
 #: Interval of the polls in waits (each wait also has a deadline).
 POLL = 0.1
@@ -51,12 +56,30 @@ POLL = 0.1
 ZK_TICK_MS = 500
 #: File name of a fake hypervisor's published domains in its node directory.
 HYPERVISOR_STATE_FILE = "hypervisor.json"
+#: File name of the local admin API key in the cluster directory (mode 0600).
+API_KEY_FILE = "api.key"
+#: Name of that key in every node's ``api.keys``.
+API_KEY_NAME = "local-admin"
+#: File name of an API server's log in its node directory.
+API_LOG = "pvcapid.log"
+#: What the readiness check asks of each API server (served without a key).
+OPENAPI_PATH = "/api/v1/openapi.json"
 
 log = logging.getLogger(__name__)
 
 
 class LocalClusterError(RuntimeError):
     """A local-cluster operation failed; the message is one line for the user."""
+
+
+def api_answers(url: str, timeout: float = 1.0) -> bool:
+    """True when ``GET url/api/v1/openapi.json`` answers 200 (no proxy, whatever the env)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url + OPENAPI_PATH, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def first_line(exc: BaseException) -> str:
@@ -102,7 +125,8 @@ class LocalCluster:
         """True when anything recorded (ZooKeeper or a daemon) still runs."""
         state = load_state(self.directory)
         return state is not None and any(procs.is_running(r) for r in [
-            *state.zk_processes(), *state.processes(), *state.bmc_processes()])
+            *state.zk_processes(), *state.processes(), *state.bmc_processes(),
+            *state.api_processes()])
 
     def store(self, connect_timeout: float = 10.0) -> Store:
         """A connected :class:`~pvc_core.store.Store` on the cluster; the caller closes it."""
@@ -117,8 +141,15 @@ class LocalCluster:
            node_cpus: int = 8, in_process: bool = False, wait: float = 60.0,
            coordinators: int = configgen.MAX_COORDINATORS,
            cache_dir: Path | None = None, bmc: bool = True, zk_members: int = 1,
-           config_overrides: Mapping[str, Any] | None = None) -> ClusterState:
-        """Start ZooKeeper and the node daemons; return once every node is ``run``.
+           config_overrides: Mapping[str, Any] | None = None,
+           api: bool = False) -> ClusterState:
+        """Start ZooKeeper, the node daemons and the API servers; return once all serve.
+
+        Returns once every node is ``run`` and, with ``api``, once the API server of every
+        coordinator (one process each, on a free loopback port) answers
+        ``GET /api/v1/openapi.json``; each wait has the deadline ``wait``. With ``api`` a
+        fresh admin key is written to ``DIR/api.key`` (mode 0600) and its hash added to
+        every node's ``api.keys`` as ``local-admin``, after any keys of ``config_overrides``.
 
         With ``bmc`` (ignored in-process) every node gets a simulated BMC and an ipmi fence chain.
         ``zk_members`` > 1 (odd) starts a ZooKeeper ensemble of that many members instead of
@@ -143,6 +174,7 @@ class LocalCluster:
             raise LocalClusterError(f"a local cluster is already up in {self.directory} "
                                     "(pvc-local down first)")
         self.down()  # a stale record (e.g. a crashed up): stop what it still names
+        (self.directory / API_KEY_FILE).unlink(missing_ok=True)  # the old cluster's key
         if hypervisor in ("test", "qemu") and not launch.libvirt_available():
             raise LocalClusterError(f"--hypervisor {hypervisor} needs libvirt-python "
                                     "(scripts/install-deps), or use --hypervisor fake")
@@ -154,10 +186,17 @@ class LocalCluster:
             state = self._start_zookeeper(hypervisor, in_process, size, zk_members)
             if bmc and not in_process:
                 state = self._start_bmcs(state, names)
+            keys: list[dict[str, str]] = []
+            if api:
+                state, key_entry = self._write_api_key(state)
+                keys.append(key_entry)
             state = self._prepare_nodes(state, names, size, coordinators, cache_dir,
-                                        config_overrides)
+                                        config_overrides, api=api, api_keys=keys)
             state = self._spawn(state, names)
             self._wait_run(state, names, wait)
+            if state.apis:
+                state = self._start_apis(state)
+                self._wait_apis(state, wait)
             return state
         except BaseException as exc:
             self._teardown_after_failure()
@@ -216,10 +255,29 @@ class LocalCluster:
             server.wait_serving(60.0)
         return state
 
+    def _write_api_key(self, state: ClusterState) -> tuple[ClusterState, dict[str, str]]:
+        """A new admin key in ``DIR/api.key`` (created 0600); its ``api.keys`` entry."""
+        from pvc_api.auth import hash_key, new_key
+
+        key = new_key()
+        path = self.directory / API_KEY_FILE
+        configgen.atomic_write(path, key + "\n", mode=0o600)  # mkstemp: 0600 from the start
+        state = self._save(replace(state, api_key_file=str(path)))
+        return state, {"name": API_KEY_NAME, "hash": hash_key(key), "role": "admin"}
+
     def _prepare_nodes(self, state: ClusterState, names: list[str], size: configgen.NodeSize,
                        coordinator_limit: int, cache_dir: Path | None,
-                       overrides: Mapping[str, Any] | None = None) -> ClusterState:
+                       overrides: Mapping[str, Any] | None = None, *, api: bool = False,
+                       api_keys: list[dict[str, str]] | None = None) -> ClusterState:
         qemu = state.hypervisor == "qemu"
+        api_ports: dict[str, int] = {}
+        if api:
+            # the coordinators as the generated configuration will name them (overrides too)
+            coordinators = configgen.merge(
+                {"cluster": {"coordinators": configgen.coordinators(names, coordinator_limit)}},
+                overrides or {})["cluster"]["coordinators"]
+            coordinators = [n for n in coordinators if n in names]
+            api_ports = dict(zip(coordinators, free_ports(len(coordinators)), strict=True))
         if qemu:
             images = launch.guest_images(cache_dir or launch.default_cache_dir())
             state = self._save(replace(state, guest_images=images))
@@ -246,9 +304,13 @@ class LocalCluster:
             config = configgen.node_config(
                 name, nodes=names, zk_hosts=state.zk_hosts, state_dir=node_dir / "state",
                 hypervisor=section, coordinator_limit=coordinator_limit,
-                fence_chain=powerctl.fence_chain(state, names), overrides=overrides)
+                fence_chain=powerctl.fence_chain(state, names), overrides=overrides,
+                api_port=api_ports.get(name), api_keys=api_keys or ())
             configgen.write_config(Path(entry.config), config)
             state = self._save(state.with_node(replace(entry, libvirtd=qemu)))
+        for name, port in api_ports.items():  # coordinator order: node1's first
+            state = state.with_api(ApiEntry(name, port, str(self.directory / name / API_LOG)))
+        state = self._save(state)
         if state.in_process:
             state = self._save(replace(state, shared_log=str(self.directory / "multinode.log")))
         return state
@@ -286,15 +348,77 @@ class LocalCluster:
 
     def _exited(self, entry: NodeEntry) -> str | None:
         """Why the node's process is gone (None while it runs)."""
-        proc = self._children.get(entry.process.pid) if entry.process else None
+        return self._gone(entry.process, f"{entry.name}: daemon", entry.log)
+
+    def _gone(self, ref: procs.ProcRef | None, who: str, log_path: str) -> str | None:
+        """Why the process ``ref`` is gone, with its log's tail (None while it runs)."""
+        proc = self._children.get(ref.pid) if ref else None
         code = proc.poll() if proc is not None else None
-        if code is None and procs.is_running(entry.process):
+        if code is None and procs.is_running(ref):
             return None
         what = f"exited with {code} ({launch.exit_meaning(code)})" \
             if code is not None else "is gone"
-        tail = procs.log_tail(Path(entry.log))
-        return f"{entry.name}: daemon {what}" + (f": {tail}" if tail else "") + \
-            f" (log: {entry.log})"
+        tail = procs.log_tail(Path(log_path))
+        return f"{who} {what}" + (f": {tail}" if tail else "") + f" (log: {log_path})"
+
+    # -- the API servers -------------------------------------------------------
+
+    def _start_apis(self, state: ClusterState) -> ClusterState:
+        """Start the API server of every recorded coordinator, on its recorded port."""
+        for entry in state.apis:
+            argv = launch.api_argv(state.node(entry.node).config, entry.port)
+            proc = procs.spawn(argv, Path(entry.log), cwd=self.directory)
+            self._children[proc.pid] = proc
+            state = self._save(state.with_api(replace(entry, process=procs.ref_of(proc.pid))))
+        return state
+
+    def _wait_apis(self, state: ClusterState, timeout: float) -> None:
+        """Wait until every API server answers ``GET /api/v1/openapi.json`` with 200.
+
+        Fails at once when one exits, and at the deadline.
+        """
+        deadline = Deadline(timeout)
+        pending = list(state.apis)
+        while pending:
+            for entry in list(pending):
+                reason = self._gone(entry.process, f"{entry.node}: API server", entry.log)
+                if reason:
+                    raise LocalClusterError(reason)
+                if api_answers(entry.url, timeout=min(1.0, max(0.1, deadline.remaining()))):
+                    pending.remove(entry)
+            if not pending:
+                return
+            if deadline.expired():
+                raise LocalClusterError(
+                    f"API server(s) of {', '.join(e.node for e in pending)} not answering "
+                    f"{OPENAPI_PATH} after {timeout:g}s "
+                    f"(logs: {', '.join(e.log for e in pending)})")
+            self._pause.wait(min(POLL, deadline.remaining()))
+
+    def api_urls(self) -> list[str]:
+        """``http://127.0.0.1:PORT`` of every API server, node1's (the first coordinator's)
+        first; empty when the cluster was started without the API."""
+        return [entry.url for entry in self.record().apis]
+
+    def api_key(self) -> str:
+        """The local admin API key (``DIR/api.key``); LocalClusterError when there is none."""
+        state = self.record()
+        if not state.api_key_file:
+            raise LocalClusterError(f"the local cluster in {self.directory} was started "
+                                    "without the API (pvc-local up --no-api)")
+        try:
+            return Path(state.api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise LocalClusterError(f"cannot read the API key {state.api_key_file}: "
+                                    f"{exc.strerror or exc}") from None
+
+    def api_status(self) -> list[ApiStatus]:
+        """Every API server: its URL and process state (``down`` once stopped)."""
+        for proc in self._children.values():
+            proc.poll()  # reap our own exited children
+        return [ApiStatus(e.node, e.url, e.process.pid if e.process else None,
+                          procs.proc_state(e.process).value if e.process else "down", e.log)
+                for e in self.record().apis]
 
     def _wait_run(self, state: ClusterState, names: list[str], timeout: float) -> None:
         """Wait until every named node is ``run`` as written by its current process.
@@ -330,7 +454,8 @@ class LocalCluster:
     # -- down -------------------------------------------------------------------
 
     def down(self, purge: bool = False, timeout: float = 30.0) -> list[str]:
-        """Stop daemons (SIGTERM, SIGKILL after ``timeout``), libvirtds and ZooKeeper.
+        """Stop API servers, daemons (SIGTERM, SIGKILL after ``timeout``), BMCs, libvirtds
+        and ZooKeeper.
 
         Idempotent. Removes files only with ``purge`` (and then only what the
         record names, plus the directory if that leaves it empty). Returns
@@ -341,6 +466,13 @@ class LocalCluster:
             return []
         done: list[str] = []
         problems: list[str] = []
+        apis = [r for r in state.api_processes() if procs.is_running(r)]
+        left = procs.terminate(apis, timeout)
+        problems += [f"API server pid {r.pid} survived SIGKILL" for r in left]
+        if apis:
+            done.append(f"stopped {len(apis)} API server(s)")
+        state = self._save(replace(state, apis=tuple(replace(a, process=None)
+                                                     for a in state.apis)))
         daemons = [r for r in state.processes() if procs.is_running(r)]
         left = procs.terminate(daemons, timeout)
         problems += [f"daemon pid {r.pid} survived SIGKILL" for r in left]

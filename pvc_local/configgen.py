@@ -25,6 +25,12 @@ entry per node reaching the node's simulated BMC on loopback
 (:func:`pvc_local.power.chain_entry`: host, port, user ``admin``, a
 ``password_file`` of mode 0600 in the cluster directory, cipher suite 3).
 
+API: a coordinator's file gets ``api.listen: 127.0.0.1`` and ``api.port``
+(the port its API server is started on); ``api_keys`` (the launcher's
+``local-admin`` key, as a hash) are appended to ``api.keys`` *after* the
+overrides are merged, so keys supplied through ``overrides`` are kept
+alongside.
+
 ``zk_hosts`` is a ZooKeeper connect string; an ensemble's comma-separated
 members become one ``zookeeper.hosts`` item each. ``overrides`` (nested
 mappings) are merged over the generated file last: the chaos tests shorten
@@ -140,8 +146,15 @@ def node_config(name: str, *, nodes: Sequence[str], zk_hosts: str, state_dir: Pa
                 hypervisor: Mapping[str, Any], coordinator_limit: int = MAX_COORDINATORS,
                 fence_chain: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                 log_level: str = "info",
-                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The configuration dictionary of one node daemon (see the module docstring)."""
+                overrides: Mapping[str, Any] | None = None,
+                api_port: int | None = None,
+                api_keys: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The configuration dictionary of one node daemon (see the module docstring).
+
+    ``api_port``: this node's API server port (``api.listen`` 127.0.0.1);
+    ``api_keys``: ``{name, hash, role}`` entries appended to ``api.keys``
+    after ``overrides`` (an entry replaces an override's key of the same name).
+    """
     fencing: dict[str, Any] = {"enabled": False}
     if fence_chain:
         fencing = {"enabled": True,
@@ -159,7 +172,24 @@ def node_config(name: str, *, nodes: Sequence[str], zk_hosts: str, state_dir: Pa
         "logging": {"level": log_level, "file": None},
         "hypervisor": dict(hypervisor),
     }
-    return merge(config, overrides or {})
+    if api_port is not None:
+        config["api"] = {"listen": "127.0.0.1", "port": api_port}
+    config = merge(config, overrides or {})
+    if api_keys:
+        config["api"] = with_api_keys(config.get("api") or {}, api_keys)
+    return config
+
+
+def with_api_keys(api: Mapping[str, Any],
+                  keys: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A copy of an ``api`` section with ``keys`` appended to its ``keys`` list.
+
+    A present key of the same name as one of ``keys`` is replaced.
+    """
+    names = {k["name"] for k in keys}
+    present = [dict(k) for k in api.get("keys") or () if not (
+        isinstance(k, Mapping) and k.get("name") in names)]
+    return {**api, "keys": present + [dict(k) for k in keys]}
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ DIR_ENV = "PVC_LOCAL_DIR"
 DEFAULT_DIR = ".pvc-local"
 #: Environment variable naming the guest-image cache of qemu mode.
 CACHE_ENV = "PVC_LOCAL_CACHE"
-#: Exit codes of pvcnoded (and of pvc_local.multinode) and what they mean.
+#: Exit codes of pvcnoded (and of pvc_local.multinode, and pvcapid) and what they mean.
 EXIT_MEANINGS: Mapping[int, str] = {
     1: "fatal error",
     2: "configuration invalid",
@@ -71,6 +71,16 @@ def daemon_argv(configs: list[str], in_process: bool, *, python: str = sys.execu
     if len(configs) != 1:
         raise ValueError("one node daemon runs one configuration")
     return [python, "-m", module, "--config", configs[0]]
+
+
+#: The module run as a coordinator's API server (``python -m pvc_api.cli``, i.e. pvcapid).
+API_MODULE = "pvc_api.cli"
+
+
+def api_argv(config: str, port: int, *, python: str = sys.executable,
+             module: str = API_MODULE) -> list[str]:
+    """The command line of one API server: the node's configuration, an explicit port."""
+    return [python, "-m", module, "--config", config, "--port", str(port)]
 
 
 def libvirt_available() -> bool:

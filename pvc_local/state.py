@@ -123,6 +123,35 @@ class ZkMemberEntry:
 
 
 @dataclass(frozen=True)
+class ApiEntry:
+    """The API server (``python -m pvc_api.cli``) of one coordinator node.
+
+    It listens on ``127.0.0.1:port`` with the node's own configuration and
+    logs to ``log`` (``DIR/<node>/pvcapid.log``). ``process`` is None once
+    ``down`` stopped it.
+    """
+
+    node: str
+    port: int
+    log: str
+    process: ProcRef | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "port": self.port, "log": self.log,
+                "process": _ref_dict(self.process)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ApiEntry:
+        return cls(str(data["node"]), int(data["port"]), str(data["log"]),
+                   _ref(data.get("process")))
+
+
+@dataclass(frozen=True)
 class ClusterState:
     """Everything ``pvc-local`` needs to manage a running local cluster.
 
@@ -148,6 +177,10 @@ class ClusterState:
     daemon_module: str = ""
     #: the members of a ZooKeeper ensemble (empty: one standalone server)
     zk_members: tuple[ZkMemberEntry, ...] = ()
+    #: the API servers, one per coordinator in coordinator order (empty: none started)
+    apis: tuple[ApiEntry, ...] = ()
+    #: the file holding the local admin API key ("": none, e.g. up without the API)
+    api_key_file: str = ""
 
     @property
     def zk_hosts(self) -> str:
@@ -214,6 +247,26 @@ class ClusterState:
         return replace(self, bmcs=tuple(entry if b.node == entry.node else b
                                         for b in self.bmcs))
 
+    def api(self, name: str) -> ApiEntry:
+        """The API server of node ``name``; KeyError when it has none."""
+        for entry in self.apis:
+            if entry.node == name:
+                return entry
+        self.node(name)  # KeyError naming the known nodes
+        raise KeyError(f"node {name!r} runs no API server (not a coordinator, or up "
+                       "without the API)")
+
+    def with_api(self, entry: ApiEntry) -> ClusterState:
+        """A copy with ``entry`` replacing the API server of the same node (or appended)."""
+        if entry.node not in {a.node for a in self.apis}:
+            return replace(self, apis=(*self.apis, entry))
+        return replace(self, apis=tuple(entry if a.node == entry.node else a
+                                        for a in self.apis))
+
+    def api_processes(self) -> list[ProcRef]:
+        """Every recorded API server process."""
+        return [a.process for a in self.apis if a.process is not None]
+
     def processes(self) -> list[ProcRef]:
         """Every recorded daemon process, each once (ZooKeeper not included)."""
         return list(dict.fromkeys(n.process for n in self.nodes if n.process))
@@ -235,6 +288,8 @@ class ClusterState:
             "guest_images": dict(self.guest_images),
             "bmcs": [b.to_dict() for b in self.bmcs],
             "daemon_module": self.daemon_module,
+            "apis": [a.to_dict() for a in self.apis],
+            "api_key_file": self.api_key_file,
         }
 
     @classmethod
@@ -255,6 +310,8 @@ class ClusterState:
             bmcs=tuple(BmcEntry.from_dict(b) for b in data.get("bmcs") or ()),
             daemon_module=str(data.get("daemon_module") or ""),
             zk_members=tuple(ZkMemberEntry.from_dict(m) for m in zk.get("members") or ()),
+            apis=tuple(ApiEntry.from_dict(a) for a in data.get("apis") or ()),
+            api_key_file=str(data.get("api_key_file") or ""),
         )
 
 
@@ -290,13 +347,14 @@ def load_state(directory: Path) -> ClusterState | None:
 def purge_files(directory: Path, state: ClusterState) -> None:
     """Remove what the record names (never anything outside ``directory``).
 
-    The ZooKeeper directory, every node directory, the shared log and the
-    record itself; then ``directory`` if that left it empty.
+    The ZooKeeper directory, every node directory, the shared log, the API
+    key file and the record itself; then ``directory`` if that left it empty.
     """
     directory = directory.absolute()
     paths = [Path(state.zk_dir), *(directory / n.name for n in state.nodes)]
-    if state.shared_log:
-        paths.append(Path(state.shared_log))
+    for extra in (state.shared_log, state.api_key_file):
+        if extra:
+            paths.append(Path(extra))
     for path in paths:
         if path == directory or not path.is_relative_to(directory):
             continue

@@ -98,3 +98,21 @@ def node_status(name: str, pid: int | None, process: str, log: str,
         rec.coordinator_state.value if rec else None,
         rec.domain_state.value if rec else None,
         view.vms.get(name, 0) if view else None, log)
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    """One API server as ``pvc-local status`` shows it.
+
+    ``process``: ``alive``, ``stopped``, ``dead`` or ``down`` (stopped by
+    ``down``), as for the nodes.
+    """
+
+    node: str
+    url: str
+    pid: int | None
+    process: str
+    log: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
