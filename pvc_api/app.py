@@ -35,25 +35,26 @@ def plugin_resources(ctx: ApiContext, taken: set[str]) -> dict[str, object]:
     it is mounted only while that driver is enabled. One that cannot be loaded
     is logged and left out; the API serves the rest.
     """
-    from stevedore import ExtensionManager
+    from pvc_core.drivers.factory import load_entry_point, names_in
+    from pvc_core.errors import DriverLoadError
 
-    def failed(_manager: Any, entry_point: Any, exc: BaseException) -> None:
-        log.error("API controller %s could not be loaded: %s", entry_point.name, exc)
-
-    manager = ExtensionManager(CONTROLLER_GROUP, invoke_on_load=False,
-                               on_load_failure_callback=failed)
     out: dict[str, object] = {}
-    for ext in manager:
-        cls = ext.plugin
-        if ext.name in taken or not (isinstance(cls, type)
-                                     and issubclass(cls, rest.RestController)):
-            log.error("API controller %s ignored: the name is taken or it is not a "
-                      "RestController", ext.name)
+    for name in names_in(CONTROLLER_GROUP):  # read fresh: no stevedore cache
+        if name in taken:
+            log.error("API controller %s ignored: the name is a core resource", name)
+            continue
+        try:
+            cls = load_entry_point(CONTROLLER_GROUP, name, f"API controller {name!r}")
+        except DriverLoadError as exc:
+            log.error("API controller %s could not be loaded: %s", name, exc)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, rest.RestController)):
+            log.error("API controller %s ignored: not a pecan RestController", name)
             continue
         driver = getattr(cls, "pvc_driver", None)
         if driver is not None and not ctx.config.driver_enabled(*driver):
             continue
-        out[ext.name] = cls()
+        out[name] = cls()
     return out
 
 
