@@ -15,7 +15,7 @@ LIST_COLUMNS = ("name", "daemon_state", "coordinator_state", "domain_state", "al
                 "memory_allocated_mib", "vcpus_allocated", "job")
 SHOW_FIRST = ("name", "daemon_state", "coordinator_state", "domain_state", "alive", "job")
 JOB_FIRST = ("id", "kind", "state", "params", "progress", "by", "created", "updated")
-JOB_TIMES = ("created", "updated")
+JOB_TIMES = ("created", "updated", "started", "finished")
 
 
 def show_job(job: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
