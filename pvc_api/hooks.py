@@ -11,7 +11,6 @@ from pecan.hooks import PecanHook
 from pvc_api import errors
 from pvc_api.auth import Caller, KeyRing
 from pvc_api.context import ApiContext
-from pvc_core.errors import PVCError
 
 #: Paths anyone may read without a key.
 PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
@@ -39,12 +38,8 @@ class ContextHook(PecanHook):
         path = request.path.rstrip("/") or "/"
         if path in PUBLIC_PATHS or (path == METRICS_PATH and not self.ctx.config.api.metrics_auth):
             return
-        try:
-            request.pvc_caller = self.ctx.keys.authenticate(request.headers.get("X-Api-Key"))
-            KeyRing.authorize(request.pvc_caller, request.method)
-        except PVCError as exc:
-            request.pvc_refused = exc
-            raise
+        request.pvc_caller = self.ctx.keys.authenticate(request.headers.get("X-Api-Key"))
+        KeyRing.authorize(request.pvc_caller, request.method)
 
 
 class ErrorHook(PecanHook):
