@@ -17,24 +17,16 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _cluster import quiet, zookeeper  # noqa: E402
-from api_list import populate  # noqa: E402
+from _api import api_cluster  # noqa: E402
+from _cluster import quiet  # noqa: E402
 from common import emit, timed_runs  # noqa: E402
 
-from pvc_api.auth import hash_key, new_key  # noqa: E402
-from pvc_api.server import ApiServer  # noqa: E402
 from pvc_cli.connections import add_connection  # noqa: E402
-from pvc_core.config import parse_config  # noqa: E402
-from pvc_core.keyspace import Keyspace  # noqa: E402
-from pvc_core.store import Store  # noqa: E402
-from pvc_core.store.zk import ZkClient  # noqa: E402
 
 
 def pvc_executable() -> str:
@@ -75,51 +67,29 @@ def main() -> int:
     args = parser.parse_args()
     quiet()
     pvc = pvc_executable()
-    key = new_key()
-    with tempfile.TemporaryDirectory(prefix="pvc-bench-") as tmp, \
-            zookeeper(Path(tmp), args.zk_hosts) as hosts:
-        root = f"/bench-{uuid.uuid4().hex[:8]}"
-        zk = ZkClient(hosts, op_timeout=60)
-        zk.start()
-        store = Store(zk, Keyspace(root))
-        store.schema.initialise()
-        config = parse_config({
-            "cluster": {"name": "bench", "nodes": ["node1"], "coordinators": ["node1"]},
-            "node": {"name": "node1"},
-            "zookeeper": {"hosts": hosts.split(","), "root": root},
-            "hypervisor": {"enabled": True, "driver": "fake"},
-            "api": {"keys": [{"name": "bench", "hash": hash_key(key), "role": "read-only"}]},
-        })
-        server = ApiServer(config, port=0, threads=4)
-        try:
-            populate(store, args.vms, 0)
-            server.start()
-            assert server.cache is not None
-            server.cache.wait_for(lambda: len(server.cache.vms()) == args.vms, 120)
-            client_config = Path(tmp) / "client.yaml"
-            add_connection("bench", "127.0.0.1", server.port, key, default=True,
-                           path=client_config)
-            env = {k: v for k, v in os.environ.items()
-                   if k not in ("PVC_CONNECTION", "PVC_API_KEY")}
-            env["PVC_CLIENT_CONFIG"] = str(client_config)
-            floor = runner([sys.executable, "-c", "pass"], env)
-            help_ = runner([pvc, "--help"], env, b"vm list")
-            last = f"bench{args.vms - 1:05d}".encode() if args.vms else b"[]"
-            vm_list = runner([pvc, "vm", "list", "-f", "json"], env, last)
-            for warm in (floor, help_, vm_list):  # page cache and bytecode caches warm
-                warm()
-            # Interleaved, so that a noisy moment weighs on all three alike.
-            floor_s: list[float] = []
-            help_s: list[float] = []
-            list_s: list[float] = []
-            for _ in range(args.runs):
-                floor_s += timed_runs(floor, 1)
-                help_s += timed_runs(help_, 1)
-                list_s += timed_runs(vm_list, 1)
-        finally:
-            server.stop()
-            zk.delete_tree(root)
-            zk.stop()
+    with api_cluster(args.zk_hosts) as bench:
+        bench.populate(args.vms, 0)
+        bench.serve(args.vms)
+        client_config = bench.tmp / "client.yaml"
+        add_connection("bench", "127.0.0.1", bench.server.port, bench.key, default=True,
+                       path=client_config)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PVC_CONNECTION", "PVC_API_KEY")}
+        env["PVC_CLIENT_CONFIG"] = str(client_config)
+        floor = runner([sys.executable, "-c", "pass"], env)
+        help_ = runner([pvc, "--help"], env, b"vm list")
+        last = f"bench{args.vms - 1:05d}".encode() if args.vms else b"[]"
+        vm_list = runner([pvc, "vm", "list", "-f", "json"], env, last)
+        for warm in (floor, help_, vm_list):  # page cache and bytecode caches warm
+            warm()
+        # Interleaved, so that a noisy moment weighs on all three alike.
+        floor_s: list[float] = []
+        help_s: list[float] = []
+        list_s: list[float] = []
+        for _ in range(args.runs):
+            floor_s += timed_runs(floor, 1)
+            help_s += timed_runs(help_, 1)
+            list_s += timed_runs(vm_list, 1)
     emit("cli_start", help_s, floor_s, vms=args.vms, help_ms=ms(help_s), list_ms=ms(list_s),
          floor_ms=ms(floor_s), list_samples=[round(s, 6) for s in list_s])
     return 0

@@ -6,7 +6,6 @@ configuration; 3 the cluster's keyspace schema is newer than this PVC knows.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -14,29 +13,20 @@ import threading
 from collections.abc import Sequence
 
 from pvc_core import __version__
-from pvc_core.config import load_config
 from pvc_core.daemon import logs
-from pvc_core.errors import ConfigError, PVCError, SchemaTooNew
-
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_SCHEMA_TOO_NEW = 3
+from pvc_core.daemon.cli import EXIT_CONFIG, EXIT_FAILED, daemon_parser, load_daemon_config
+from pvc_core.daemon.upgrade import EXIT_SCHEMA_TOO_NEW
+from pvc_core.errors import PVCError, SchemaTooNew
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pvcapid", description="PVC REST API server")
-    parser.add_argument("--config", help="configuration file (default: $PVC_CONFIG, "
-                                         "then /etc/pvc/pvc.yaml)")
+    parser = daemon_parser("pvcapid", "PVC REST API server")
     parser.add_argument("--port", type=int, help="listen on this port instead of api.port "
                                                  "(0: any free port)")
-    parser.add_argument("--version", action="version", version=f"pvcapid {__version__}")
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"pvcapid: {exc}", file=sys.stderr)
+    config = load_daemon_config("pvcapid", args.config)
+    if config is None:
         return EXIT_CONFIG
-    logs.setup(config.logging.level, config.logging.color, config.logging.file)
 
     from pvc_api.server import ApiServer
 

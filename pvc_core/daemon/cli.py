@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from pvc_core import __version__
-from pvc_core.config import load_config
+from pvc_core.config import Config, load_config
 from pvc_core.daemon import logs
 from pvc_core.daemon.process import signals_for_main_thread
 from pvc_core.daemon.upgrade import EXIT_REEXEC, EXIT_SCHEMA_TOO_NEW, reexec
@@ -25,19 +25,33 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pvcnoded", description="PVC node daemon")
+def daemon_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options every PVC daemon takes: ``--config`` and ``--version``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", help="configuration file (default: $PVC_CONFIG, "
                                          "then /etc/pvc/pvc.yaml)")
-    parser.add_argument("--version", action="version", version=f"pvcnoded {__version__}")
-    args = parser.parse_args(argv)
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    return parser
+
+
+def load_daemon_config(prog: str, path: str | None) -> Config | None:
+    """Load and validate the configuration and set up logging from it; on an
+    invalid file print its one line (``prog: key: reason``) and return None."""
     try:
-        config = load_config(args.config)
+        config = load_config(path)
     except ConfigError as exc:
-        print(f"pvcnoded: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
     lg = config.logging
     logs.setup(lg.level, lg.color, lg.file)
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = daemon_parser("pvcnoded", "PVC node daemon").parse_args(argv)
+    config = load_daemon_config("pvcnoded", args.config)
+    if config is None:
+        return EXIT_CONFIG
     print(f"PVC node daemon {__version__} | node {config.node.name} | cluster "
           f"{config.cluster.name} | ZooKeeper {config.zookeeper.hosts}{config.zookeeper.root}"
           f" | pid {os.getpid()}", file=sys.stderr, flush=True)

@@ -34,10 +34,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import Callback, EventType
@@ -46,134 +44,51 @@ from pvc_core.clock import Clock, Deadline
 from pvc_core.errors import InvalidInput, NotFound, StoreUnavailable
 from pvc_core.keyspace import Keyspace, check_uuid
 from pvc_core.ops.view import ClusterView
+from pvc_core.store.cache_records import (
+    CHILDREN,
+    CLUSTER,
+    DIR_EXISTS,
+    EXISTS,
+    F_ALIVE,
+    F_CONFIG,
+    F_FAULT,
+    F_JOB,
+    F_KEEPALIVE,
+    F_NODE,
+    F_PRIMARY,
+    F_VM,
+    F_VM_PLACEMENT,
+    F_VM_STATE,
+    FAULT,
+    GET,
+    JOB,
+    KIND_OF,
+    NODE,
+    OPTIONAL,
+    PRIMARY_FIELD,
+    VM,
+    CachedNode,
+    EntityKey,
+    Request,
+    Slot,
+    SlotKey,
+    build_node,
+    build_vm,
+    copy_json,
+    decode_field,
+)
 from pvc_core.store.cluster import DEFAULT_CLUSTER_CONFIG
-from pvc_core.store.codec import decode
-from pvc_core.store.records import NodeRecord, Placement, VmMeta, VmRecord, VmStateRecord
+from pvc_core.store.records import VmRecord
 from pvc_core.store.zk import ZkClient
 
 log = logging.getLogger("pvc.store.cache")
 
-# Entity kinds (one per directory, plus the two cluster znodes).
-_NODE = "node"
-_VM = "vm"
-_JOB = "job"
-_FAULT = "fault"
-_CLUSTER = "cluster"
-
-# Fields: one per cached znode of an entity.
-_F_NODE = "node"
-_F_KEEPALIVE = "keepalive"
-_F_ALIVE = "alive"
-_F_VM = "vm"
-_F_VM_STATE = "vm_state"
-_F_VM_PLACEMENT = "vm_placement"
-_F_JOB = "job"
-_F_FAULT = "fault"
-_F_CONFIG = "config"
-_F_PRIMARY = "primary"
-
-_KIND_OF: Mapping[str, str] = MappingProxyType({
-    _F_NODE: _NODE, _F_KEEPALIVE: _NODE, _F_ALIVE: _NODE, _F_VM: _VM, _F_VM_STATE: _VM,
-    _F_VM_PLACEMENT: _VM, _F_JOB: _JOB, _F_FAULT: _FAULT, _F_CONFIG: _CLUSTER,
-    _F_PRIMARY: _CLUSTER})
-#: The field whose znode *is* the entity: when it is gone, so is the entity.
-_PRIMARY_FIELD: Mapping[str, str] = MappingProxyType(
-    {_NODE: _F_NODE, _VM: _F_VM, _JOB: _F_JOB, _FAULT: _F_FAULT})
-#: Fields whose znode may be missing while the entity exists: a missing one
-#: gets an exists watch so that its creation is noticed.
-_OPTIONAL = frozenset({_F_KEEPALIVE, _F_VM_STATE, _F_VM_PLACEMENT, _F_CONFIG, _F_PRIMARY})
-
-# Request operations.
-_GET = "get"
-_EXISTS = "exists"
-_CHILDREN = "children"
-_DIR_EXISTS = "dir_exists"
-
 #: Longest time any wait in the cache goes without looking at its flags.
-_TICK = 0.5
+TICK = 0.5
 #: Pause after a failed batch before it is retried.
-_BACKOFF = 0.2
+BACKOFF = 0.2
 
-Request = tuple[str, str]  # (operation, path)
-SlotKey = tuple[str, str]  # (field, entity key)
-EntityKey = tuple[str, str]  # (kind, entity key)
-
-
-class _ReadOnlyDict(dict[str, int]):
-    """A dict that refuses changes: the ``versions`` of a shared cached VmRecord.
-
-    Copies (``dict(d)``, :func:`copy.copy`, :func:`copy.deepcopy`, pickling)
-    are plain, writable dicts.
-    """
-
-    def _refuse(self, *_args: Any, **_kwargs: Any) -> NoReturn:
-        raise TypeError("a cached record is read-only; change a copy (dict(...))")
-
-    __setitem__ = _refuse
-    __delitem__ = _refuse
-    __ior__ = _refuse
-    clear = _refuse
-    pop = _refuse
-    popitem = _refuse
-    setdefault = _refuse
-    update = _refuse
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (dict, (dict(self),))
-
-    def __copy__(self) -> dict[str, int]:
-        return dict(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, int]:
-        return dict(self)
-
-
-def _copy_json(value: Any) -> Any:
-    """A deep copy of a JSON-shaped value (dicts, lists, scalars)."""
-    if isinstance(value, dict):
-        return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class CachedNode:
-    """One node as the cache holds it.
-
-    ``record`` is the node record, ``stats`` the ``stats`` of its last
-    keepalive (empty when it never wrote one), ``alive`` whether its liveness
-    znode exists (its daemon's session is alive).
-    """
-
-    record: NodeRecord
-    stats: dict[str, Any]
-    alive: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _VmMetaPart:
-    """The decoded ``vms/{uuid}`` znode."""
-
-    name: str
-    meta: VmMeta
-    memory_mib: int
-    vcpus: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Slot:
-    """One cached znode: its modification zxid, version and decoded value.
-
-    ``ok`` is False when the value could not be decoded (it is then skipped
-    until the znode changes).
-    """
-
-    mzxid: int
-    version: int
-    ok: bool
-    value: Any
-
+__all__ = ["CachedNode", "ClusterCache"]
 
 class ClusterCache:
     """Nodes, VMs, jobs, faults, cluster config and primary, decoded in memory and
@@ -196,8 +111,8 @@ class ClusterCache:
         self.ks = keyspace
         self.resync_interval = resync_interval
         self._clock: Clock = zk.clock
-        self._dirs: dict[str, str] = {keyspace.nodes(): _NODE, keyspace.vms(): _VM,
-                                      keyspace.jobs(): _JOB, keyspace.faults(): _FAULT}
+        self._dirs: dict[str, str] = {keyspace.nodes(): NODE, keyspace.vms(): VM,
+                                      keyspace.jobs(): JOB, keyspace.faults(): FAULT}
         # Bound once so that kazoo's watcher sets see one callable per path.
         self._data_cb: Callable[[Any], None] = self._on_data_event
         self._child_cb: Callable[[Any], None] = self._on_child_event
@@ -220,12 +135,12 @@ class ClusterCache:
         self._reloads = 0
 
         # -- the worker's own state (only the worker thread touches it) -------
-        self._members: dict[str, set[str]] = {k: set() for k in (_NODE, _VM, _JOB, _FAULT)}
+        self._members: dict[str, set[str]] = {k: set() for k in (NODE, VM, JOB, FAULT)}
         self._owners: dict[str, SlotKey] = {}
         self._entity_paths: dict[EntityKey, list[str]] = {}
-        self._slots: dict[SlotKey, _Slot] = {}
-        for path, field in ((keyspace.cluster_config(), _F_CONFIG),
-                            (keyspace.primary(), _F_PRIMARY)):
+        self._slots: dict[SlotKey, Slot] = {}
+        for path, field in ((keyspace.cluster_config(), F_CONFIG),
+                            (keyspace.primary(), F_PRIMARY)):
             self._owners[path] = (field, field)
 
         # -- the work queue: guarded by _wake ----------------------------------
@@ -274,7 +189,7 @@ class ClusterCache:
             self._cond.notify_all()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self.zk.op_timeout + 2 * _TICK)
+            thread.join(timeout=self.zk.op_timeout + 2 * TICK)
 
     # -- freshness -------------------------------------------------------------
 
@@ -331,14 +246,14 @@ class ClusterCache:
                 return False
             with self._cond:
                 if self._changes == seen:
-                    self._cond.wait(min(left, _TICK))
+                    self._cond.wait(min(left, TICK))
 
     # -- readers ---------------------------------------------------------------
 
     @staticmethod
     def _node_copy(node: CachedNode) -> CachedNode:
-        record = dataclasses.replace(node.record, info=_copy_json(node.record.info))
-        return CachedNode(record, _copy_json(node.stats), node.alive)
+        record = dataclasses.replace(node.record, info=copy_json(node.record.info))
+        return CachedNode(record, copy_json(node.stats), node.alive)
 
     def nodes(self) -> list[CachedNode]:
         """Every node (record, keepalive stats, liveness), sorted by name."""
@@ -382,7 +297,7 @@ class ClusterCache:
         with self._cond:
             jobs = list(self._jobs.values())
         jobs.sort(key=lambda j: (j.get("created", 0), str(j.get("id", ""))))
-        return [_copy_json(j) for j in jobs]
+        return [copy_json(j) for j in jobs]
 
     def job(self, job_id: str) -> dict[str, Any]:
         """One job document (a copy); :class:`NotFound` when there is none."""
@@ -390,7 +305,7 @@ class ClusterCache:
             job = self._jobs.get(job_id)
         if job is None:
             raise NotFound(f"job {job_id!r} does not exist")
-        out: dict[str, Any] = _copy_json(job)
+        out: dict[str, Any] = copy_json(job)
         return out
 
     def faults(self) -> list[dict[str, Any]]:
@@ -398,12 +313,12 @@ class ClusterCache:
         with self._cond:
             faults = list(self._faults.values())
         faults.sort(key=lambda f: (f.get("first_seen", 0), str(f.get("id", ""))))
-        return [_copy_json(f) for f in faults]
+        return [copy_json(f) for f in faults]
 
     def cluster_config(self) -> dict[str, Any]:
         """The cluster configuration (a copy, defaults filled in)."""
         with self._cond:
-            out: dict[str, Any] = _copy_json(self._config)
+            out: dict[str, Any] = copy_json(self._config)
         return out
 
     def primary(self) -> str | None:
@@ -418,9 +333,9 @@ class ClusterCache:
             nodes = list(self._nodes.values())
         vms = self.vms()
         return ClusterView(
-            nodes={n.record.name: dataclasses.replace(n.record, info=_copy_json(n.record.info))
+            nodes={n.record.name: dataclasses.replace(n.record, info=copy_json(n.record.info))
                    for n in nodes},
-            stats={n.record.name: _copy_json(n.stats) for n in nodes},
+            stats={n.record.name: copy_json(n.stats) for n in nodes},
             vms=vms)
 
     # -- kazoo's thread: enqueue only --------------------------------------------
@@ -466,7 +381,7 @@ class ClusterCache:
                 left = deadline.remaining()
                 if left <= 0:
                     return False
-                self._wake.wait(min(left, _TICK))
+                self._wake.wait(min(left, TICK))
         return True
 
     def _request(self, *, full: bool = False, paths: Iterable[str] = (),
@@ -490,7 +405,7 @@ class ClusterCache:
                             or now >= self._resync_at):
                         break
                     due = self._resync_at if now >= self._retry_at else self._retry_at
-                    self._wake.wait(min(_TICK, max(due - now, 0.01)))
+                    self._wake.wait(min(TICK, max(due - now, 0.01)))
                 if self._stopping:
                     return
                 full = self._want_full or self._clock.monotonic() >= self._resync_at
@@ -517,7 +432,7 @@ class ClusterCache:
                     self._wake.notify_all()
 
     def _retry_later(self) -> None:
-        self._retry_at = self._clock.monotonic() + _BACKOFF
+        self._retry_at = self._clock.monotonic() + BACKOFF
 
     def _fetch(self, requests: Sequence[Request]) -> tuple[dict[Request, Any], list[Request]]:
         """Issue ``requests`` pipelined (each arming its watch), await them all.
@@ -531,11 +446,11 @@ class ClusterCache:
         deadline = Deadline(self.zk.op_timeout + 0.001 * len(requests), self._clock)
         pending = []
         for op, path in requests:
-            if op == _GET:
+            if op == GET:
                 pending.append(kazoo.get_async(path, watch=self._data_cb))
-            elif op == _EXISTS:
+            elif op == EXISTS:
                 pending.append(kazoo.exists_async(path, watch=self._data_cb))
-            elif op == _CHILDREN:
+            elif op == CHILDREN:
                 pending.append(kazoo.get_children_async(path, watch=self._child_cb))
             else:  # a missing directory: its creation re-lists it
                 pending.append(kazoo.exists_async(path, watch=self._child_cb))
@@ -554,15 +469,15 @@ class ClusterCache:
     def _paths_of(self, kind: str, key: str) -> list[tuple[str, str]]:
         """(path, field) of every cached znode of one entity (InvalidInput for a bad key)."""
         ks = self.ks
-        if kind == _NODE:
-            return [(ks.node(key), _F_NODE), (ks.node_keepalive(key), _F_KEEPALIVE),
-                    (ks.node_alive(key), _F_ALIVE)]
-        if kind == _VM:
-            return [(ks.vm(key), _F_VM), (ks.vm_state(key), _F_VM_STATE),
-                    (ks.vm_placement(key), _F_VM_PLACEMENT)]
-        if kind == _JOB:
-            return [(ks.job(key), _F_JOB)]
-        return [(ks.fault(key), _F_FAULT)]
+        if kind == NODE:
+            return [(ks.node(key), F_NODE), (ks.node_keepalive(key), F_KEEPALIVE),
+                    (ks.node_alive(key), F_ALIVE)]
+        if kind == VM:
+            return [(ks.vm(key), F_VM), (ks.vm_state(key), F_VM_STATE),
+                    (ks.vm_placement(key), F_VM_PLACEMENT)]
+        if kind == JOB:
+            return [(ks.job(key), F_JOB)]
+        return [(ks.fault(key), F_FAULT)]
 
     def _register(self, kind: str, key: str) -> list[str] | None:
         """Start tracking an entity; its paths, or None when its key is not valid."""
@@ -588,48 +503,18 @@ class ClusterCache:
 
     @staticmethod
     def _read_op(field: str) -> str:
-        return _EXISTS if field == _F_ALIVE else _GET
+        return EXISTS if field == F_ALIVE else GET
 
-    def _decode(self, field: str, key: str, path: str, data: bytes) -> tuple[bool, Any]:
-        """Decode one znode's value; (False, None) when it is corrupt."""
-        try:
-            if field == _F_ALIVE:
-                return True, True
-            if field == _F_PRIMARY:
-                return True, data.decode() or None
-            raw = decode(data, path)
-            if field == _F_NODE:
-                return True, NodeRecord.from_dict(raw) if raw else NodeRecord(name=key)
-            if field == _F_KEEPALIVE:
-                return True, dict((raw or {}).get("stats") or {})
-            if field == _F_VM:
-                resources = raw.get("resources") or {}
-                return True, _VmMetaPart(str(raw["name"]), VmMeta.from_dict(raw.get("meta")),
-                                         int(resources.get("memory_mib", 0)),
-                                         int(resources.get("vcpus", 0)))
-            if field == _F_VM_STATE:
-                return True, VmStateRecord.from_dict(raw)
-            if field == _F_VM_PLACEMENT:
-                return True, Placement.from_dict(raw)
-            if field == _F_CONFIG:
-                return True, {**DEFAULT_CLUSTER_CONFIG, **(raw or {})}
-            if not isinstance(raw, dict):
-                raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
-            return True, raw
-        except Exception as exc:  # corrupt data must not stop the cache
-            log.warning("cluster cache skips %s: %s", path, exc)
-            return False, None
-
-    def _slot_of(self, field: str, key: str, path: str, outcome: Any) -> _Slot | None:
+    def _slot_of(self, field: str, key: str, path: str, outcome: Any) -> Slot | None:
         """The new slot for a read outcome (reusing the cached one when unchanged)."""
         if outcome is None:
             return None
-        data, stat = (b"", outcome) if field == _F_ALIVE else outcome
+        data, stat = (b"", outcome) if field == F_ALIVE else outcome
         old = self._slots.get((field, key))
         if old is not None and old.mzxid == stat.mzxid:
             return old
-        ok, value = self._decode(field, key, path, bytes(data or b""))
-        return _Slot(stat.mzxid, stat.version, ok, value)
+        ok, value = decode_field(field, key, path, bytes(data or b""))
+        return Slot(stat.mzxid, stat.version, ok, value)
 
     def _full_load(self) -> bool:
         """Re-read everything with fresh watches and replace the cache's content.
@@ -637,13 +522,13 @@ class ClusterCache:
         True when it completed; the cache is fresh afterwards unless the
         connection dropped meanwhile.
         """
-        if not self.zk.wait_connected(_TICK):
+        if not self.zk.wait_connected(TICK):
             return False
         with self._cond:
             epoch = self._epoch
         ks = self.ks
-        fixed: list[Request] = [(_GET, ks.cluster_config()), (_GET, ks.primary())]
-        listing: list[Request] = [(_CHILDREN, d) for d in self._dirs]
+        fixed: list[Request] = [(GET, ks.cluster_config()), (GET, ks.primary())]
+        listing: list[Request] = [(CHILDREN, d) for d in self._dirs]
         outcomes, failed = self._fetch(listing + fixed)
         if failed:
             return False
@@ -653,7 +538,7 @@ class ClusterCache:
             kind = self._dirs[req[1]]
             kids = outcomes[req]
             if kids is None:
-                reads.append((_DIR_EXISTS, req[1]))
+                reads.append((DIR_EXISTS, req[1]))
             members[kind] = set(kids or ())
         gone = [(kind, key) for kind, keys in members.items()
                 for key in self._members[kind] - keys]
@@ -687,10 +572,10 @@ class ClusterCache:
 
     def _incremental(self, paths: set[str], dirs: set[str]) -> None:
         """Re-list the changed directories and re-read the changed znodes."""
-        if not self.zk.wait_connected(_TICK):
+        if not self.zk.wait_connected(TICK):
             self._request(paths=paths, dirs=dirs)
             return
-        listing: list[Request] = [(_CHILDREN, d) for d in sorted(dirs) if d in self._dirs]
+        listing: list[Request] = [(CHILDREN, d) for d in sorted(dirs) if d in self._dirs]
         outcomes, failed = self._fetch(listing)
         if failed:
             self._request(dirs=[p for _, p in failed])
@@ -700,7 +585,7 @@ class ClusterCache:
         for req, kids in outcomes.items():
             kind = self._dirs[req[1]]
             if kids is None:
-                dir_exists.append((_DIR_EXISTS, req[1]))
+                dir_exists.append((DIR_EXISTS, req[1]))
             keys = set(kids or ())
             for key in self._members[kind] - keys:
                 self._forget(kind, key)
@@ -715,8 +600,8 @@ class ClusterCache:
         results, failed = self._fetch(dir_exists + [r for r, _, _ in entity_reads])
         self._relist_created_dirs(results)
         if failed:
-            self._request(paths=[p for op, p in failed if op != _DIR_EXISTS],
-                          dirs=[p for op, p in failed if op == _DIR_EXISTS])
+            self._request(paths=[p for op, p in failed if op != DIR_EXISTS],
+                          dirs=[p for op, p in failed if op == DIR_EXISTS])
             self._retry_later()
             lost = set(failed)
             entity_reads = [e for e in entity_reads if e[0] not in lost]
@@ -727,7 +612,7 @@ class ClusterCache:
 
     def _relist_created_dirs(self, results: dict[Request, Any]) -> None:
         """A directory that was missing but exists now is listed again."""
-        created = [p for (op, p), stat in results.items() if op == _DIR_EXISTS and stat]
+        created = [p for (op, p), stat in results.items() if op == DIR_EXISTS and stat]
         if created:
             self._request(dirs=created)
 
@@ -742,16 +627,16 @@ class ClusterCache:
             path = request[1]
             if self._owners.get(path) != (field, key):
                 continue  # forgotten meanwhile
-            kind = _KIND_OF[field]
+            kind = KIND_OF[field]
             slot = self._slot_of(field, key, path, results.get(request))
             old = self._slots.get((field, key))
             if slot is None:
-                if kind != _CLUSTER and field == _PRIMARY_FIELD[kind]:
+                if kind != CLUSTER and field == PRIMARY_FIELD[kind]:
                     self._forget(kind, key)  # a later listing brings it back
                     touched.add((kind, key))
                     continue
-                if field in _OPTIONAL:
-                    watch_missing.append((_EXISTS, path))
+                if field in OPTIONAL:
+                    watch_missing.append((EXISTS, path))
                 self._slots.pop((field, key), None)
             else:
                 self._slots[(field, key)] = slot
@@ -780,15 +665,15 @@ class ClusterCache:
         """Rebuild the readers' records of ``touched`` entities; whether any changed."""
         changed = False
         for kind, key in touched:
-            if kind == _VM:
+            if kind == VM:
                 changed |= self._apply_vm(key)
-            elif kind == _NODE:
+            elif kind == NODE:
                 changed |= self._apply_node(key)
-            elif kind == _CLUSTER:
+            elif kind == CLUSTER:
                 changed |= self._apply_cluster(key)
             else:
-                slot = self._slots.get((_PRIMARY_FIELD[kind], key))
-                table = self._jobs if kind == _JOB else self._faults
+                slot = self._slots.get((PRIMARY_FIELD[kind], key))
+                table = self._jobs if kind == JOB else self._faults
                 old = table.get(key)
                 if slot is not None and slot.ok:
                     if old is not slot.value:
@@ -800,19 +685,9 @@ class ClusterCache:
         return changed
 
     def _apply_vm(self, uuid: str) -> bool:
-        slots = [self._slots.get((f, uuid)) for f in (_F_VM, _F_VM_STATE, _F_VM_PLACEMENT)]
         old = self._vms.get(uuid)
-        new: VmRecord | None = None
-        meta, state, placement = slots
-        if (meta is not None and meta.ok and state is not None and state.ok
-                and placement is not None and placement.ok):
-            part: _VmMetaPart = meta.value
-            new = VmRecord(
-                uuid=uuid, name=part.name, meta=part.meta, state=state.value,
-                placement=placement.value,
-                versions=_ReadOnlyDict(meta=meta.version, state=state.version,
-                                       placement=placement.version),
-                memory_mib=part.memory_mib, vcpus=part.vcpus)
+        new = build_vm(uuid, *(self._slots.get((f, uuid))
+                               for f in (F_VM, F_VM_STATE, F_VM_PLACEMENT)))
         if new == old:
             return False
         if old is not None:
@@ -830,13 +705,9 @@ class ClusterCache:
         return True
 
     def _apply_node(self, name: str) -> bool:
-        record = self._slots.get((_F_NODE, name))
         old = self._nodes.get(name)
-        new: CachedNode | None = None
-        if record is not None and record.ok:
-            keepalive = self._slots.get((_F_KEEPALIVE, name))
-            stats = keepalive.value if keepalive is not None and keepalive.ok else {}
-            new = CachedNode(record.value, stats, (_F_ALIVE, name) in self._slots)
+        new = build_node(self._slots.get((F_NODE, name)), self._slots.get((F_KEEPALIVE, name)),
+                         (F_ALIVE, name) in self._slots)
         if new == old:
             return False
         if new is None:
@@ -848,7 +719,7 @@ class ClusterCache:
     def _apply_cluster(self, field: str) -> bool:
         slot = self._slots.get((field, field))
         ok = slot is not None and slot.ok
-        if field == _F_CONFIG:
+        if field == F_CONFIG:
             config = slot.value if ok and slot is not None else dict(DEFAULT_CLUSTER_CONFIG)
             if config == self._config:
                 return False

@@ -20,10 +20,11 @@ Layouts:
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from pvc_core.clock import Deadline
 from pvc_core.errors import AlreadyExists, Conflict, NotFound, SchemaTooNew
 from pvc_core.keyspace import SCHEMA_VERSION, Keyspace
 from pvc_core.store.codec import decode, encode
@@ -32,8 +33,6 @@ from pvc_core.store.zk import Op, ZkClient
 log = logging.getLogger("pvc.store.migrations")
 
 Migration = Callable[[ZkClient, Keyspace], None]
-
-_LOCK_POLL = 0.1  # seconds between looks at another daemon's migration lock
 
 
 def _split_vm_blobs(zk: ZkClient, ks: Keyspace) -> None:
@@ -149,15 +148,14 @@ class SchemaManager:
         if target > SCHEMA_VERSION:
             raise SchemaTooNew(f"cannot migrate to {target}: this PVC knows up to {SCHEMA_VERSION}")
         lock = self.ks.schema_lock()
-        deadline = time.monotonic() + wait
+        deadline = Deadline(wait, self.zk.clock)
         while True:
             try:
                 self.zk.create(lock, b"", ephemeral=True, makepath=True)
                 break
             except AlreadyExists:
-                if time.monotonic() >= deadline:
+                if not self._wait_gone(lock, deadline):
                     raise Conflict("another schema migration is in progress") from None
-                time.sleep(_LOCK_POLL)
         try:
             return self._migrate(target)
         finally:
@@ -165,6 +163,14 @@ class SchemaManager:
                 self.zk.delete(lock)
             except NotFound:
                 pass
+
+    def _wait_gone(self, path: str, deadline: Deadline) -> bool:
+        """Wait (on an exists watch) until ``path`` is gone; False at the deadline."""
+        gone = threading.Event()
+        if self.zk.call(lambda: self.zk.kazoo.exists_async(
+                path, watch=lambda _event: gone.set()), path) is None:
+            return True
+        return deadline.remaining() > 0 and gone.wait(deadline.remaining())
 
     def _migrate(self, target: int) -> list[int]:
         current = self.check()
