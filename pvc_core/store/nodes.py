@@ -8,6 +8,7 @@ from typing import Any
 
 from pvc_core.errors import AlreadyExists, NotFound
 from pvc_core.keyspace import check_node_name
+from pvc_core.states import DaemonState
 from pvc_core.store.base import Repository
 from pvc_core.store.codec import Versioned, encode, read_json, update_json
 from pvc_core.store.records import NodeRecord
@@ -40,8 +41,10 @@ class NodeRepository(Repository):
     def register(self, name: str, info: dict[str, Any]) -> NodeRecord:
         """Create the node record, or refresh its static ``info`` if it exists.
 
-        States already recorded are kept (a restarting daemon does not reset
-        its domain state, e.g. a flushed node stays flushed).
+        The registering daemon is starting: its daemon state becomes ``init``
+        in the same write as its new ``info`` (so nobody sees the new pid with
+        the previous run's ``run``). Its other states are kept (a restarting
+        daemon does not reset its domain state: a flushed node stays flushed).
         """
         check_node_name(name)
         record = NodeRecord(name=name, info=dict(info))
@@ -49,7 +52,8 @@ class NodeRepository(Repository):
             self.zk.create(self.ks.node(name), encode(record.to_dict()), makepath=True)
             return record
         except AlreadyExists:
-            return self.update(name, lambda r: dataclasses.replace(r, info=dict(info)))
+            return self.update(name, lambda r: dataclasses.replace(
+                r, info=dict(info), daemon_state=DaemonState.INIT))
 
     def update(self, name: str, change: Callable[[NodeRecord], NodeRecord]) -> NodeRecord:
         """Apply ``change`` to the record with compare-and-set (retried on races)."""

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from pvc_core.errors import AlreadyExists, InvalidInput, NotFound, VersionConflict
-from pvc_core.states import DomainState, VMState
+from pvc_core.states import DaemonState, DomainState, VMState
 from pvc_core.store import Store
 from pvc_core.store.records import Placement, VmMeta
 from pvc_core.store.zk import Op
@@ -128,9 +128,12 @@ def test_transaction_is_all_or_nothing(store: Store) -> None:
 
 def test_node_register_keeps_states(store: Store) -> None:
     store.nodes.register("node1", {"v": 1})
-    store.nodes.set_states("node1", domain_state=DomainState.FLUSHED)
+    store.nodes.set_states("node1", domain_state=DomainState.FLUSHED,
+                           daemon_state=DaemonState.RUN)
     rec = store.nodes.register("node1", {"v": 2})
     assert rec.domain_state is DomainState.FLUSHED and rec.info == {"v": 2}
+    # a registering daemon is starting: never its new info with the old run
+    assert rec.daemon_state is DaemonState.INIT
     assert [n.name for n in store.nodes.all()] == ["node1"]
 
 
