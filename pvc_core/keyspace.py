@@ -42,6 +42,8 @@ _NODE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ROOT_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+# The checks use ``fullmatch``: with ``match`` the ``$`` of these patterns would
+# also accept a name followed by a newline ("hv1\n").
 #: The same rules as regular expressions, for request schemas (pvc_api.schemas).
 NODE_NAME_PATTERN = _NODE_RE.pattern
 VM_NAME_PATTERN = _VM_NAME_RE.pattern
@@ -50,7 +52,7 @@ ID_PATTERN = _ID_RE.pattern
 
 def check_node_name(name: object, field: str = "node") -> str:
     """Return ``name`` if it is a valid node name (DNS label), else raise InvalidInput."""
-    if not isinstance(name, str) or not _NODE_RE.match(name):
+    if not isinstance(name, str) or not _NODE_RE.fullmatch(name):
         raise InvalidInput(
             f"must be a lower-case DNS label (a-z, 0-9, '-', at most 63), got {name!r}", field)
     return name
@@ -58,7 +60,7 @@ def check_node_name(name: object, field: str = "node") -> str:
 
 def check_vm_name(name: object, field: str = "name") -> str:
     """Return ``name`` if it is a valid VM name, else raise InvalidInput."""
-    if not isinstance(name, str) or not _VM_NAME_RE.match(name):
+    if not isinstance(name, str) or not _VM_NAME_RE.fullmatch(name):
         raise InvalidInput(
             f"must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit, got {name!r}",
             field)
@@ -79,16 +81,35 @@ def _bad_uuid(value: object, field: str) -> str:
 
 def check_id(value: object, field: str = "id") -> str:
     """Return ``value`` if it is a valid opaque identifier (job, fault, lock name)."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise InvalidInput(f"must be 1-128 of A-Z a-z 0-9 . _ - , got {value!r}", field)
     return value
+
+
+def child(parent: str, name: str) -> str:
+    """The path of the direct child ``name`` of the znode ``parent``.
+
+    For directories whose path is not fixed by :class:`Keyspace` (a lock
+    recipe works on any lock directory) and for children whose names
+    ZooKeeper chose (sequential znodes, names listed by ``get_children``).
+    A trailing ``/`` of ``parent`` is ignored, so the child of ``/`` is
+    ``/name``. ``name`` may end in ``-`` (a sequential-znode prefix).
+
+    :raises InvalidInput: ``name`` is empty, ``.`` or ``..``, or contains
+        ``/`` or a NUL character (it would not be one path component).
+    """
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise InvalidInput(f"must be one znode name (no '/', not '', '.' or '..'), got {name!r}",
+                           "child")
+    return f"{parent.rstrip('/')}/{name}"
 
 
 class Keyspace:
     """Builds every path under one root (default ``/pvc``)."""
 
     def __init__(self, root: str = "/pvc") -> None:
-        if not _ROOT_RE.match(root):
+        if (not isinstance(root, str) or not _ROOT_RE.fullmatch(root)
+                or any(part in (".", "..") for part in root.split("/"))):
             raise InvalidInput(f"must be an absolute znode path like /pvc, got {root!r}",
                                "zookeeper.root")
         self.root = root
@@ -164,6 +185,13 @@ class Keyspace:
         """Prefix for sequential decision znodes (ZooKeeper appends the number)."""
         return self._p("decisions", "d")
 
+    def decision(self, name: str) -> str:
+        """``{root}/decisions/{name}``: one decision record, by its znode name (``d{seq}``).
+
+        ``name`` is a child name as listed under :meth:`decisions`.
+        """
+        return self._p("decisions", check_id(name, "decision"))
+
     def faults(self) -> str:
         return self._p("faults")
 
@@ -185,6 +213,10 @@ class Keyspace:
 
     def primary_lock(self) -> str:
         return self.lock("primary")
+
+    def transition_lock(self) -> str:
+        """Read/write lock: a coordinator in relinquish or takeover holds the write side."""
+        return self.lock("primary-transition")
 
     def schema_lock(self) -> str:
         return self.lock("schema")

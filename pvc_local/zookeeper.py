@@ -4,6 +4,15 @@ Starts Debian's ZooKeeper (installed by ``scripts/install-deps``, or here when
 missing and running as root) from a private directory: no systemd, no shared
 state, bound to 127.0.0.1 only, stopped by the PID it recorded.
 
+Ports are chosen free (:func:`free_ports`), but they are free only until the
+probe socket closes: another process may take one before the JVM binds it.
+A start that waits therefore recognises a failed bind (``BindException`` in
+the server's log) and starts again on new ports, at most
+:data:`BIND_ATTEMPTS` times: :meth:`ZooKeeperServer.start` for a server whose
+port it chose itself, :meth:`ZooKeeperEnsemble.start` for all the ports of an
+ensemble. A port given by the caller is never changed: a failed bind then is
+a :class:`ZooKeeperError` naming the port.
+
 Command line (``pvc-zookeeper``)::
 
     pvc-zookeeper start --dir DIR [--port N] [--tick-ms N]   # prints host:port
@@ -27,6 +36,10 @@ ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 SLF4J_JAR = Path("/usr/share/java/slf4j-simple.jar")
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 APT_PACKAGES = ("zookeeper",)
+#: How many times a waiting start tries, each on new ports, when a bind fails.
+BIND_ATTEMPTS = 5
+#: What the JVM logs when a port it must listen on is taken.
+BIND_FAILURE = b"java.net.BindException"
 
 
 class ZooKeeperError(RuntimeError):
@@ -93,11 +106,15 @@ class ZooKeeperServer:
                  tick_ms: int = 500, server_id: int | None = None,
                  peers: dict[int, tuple[int, int]] | None = None) -> None:
         self.dir = Path(directory).absolute()
+        #: The client port. Chosen here when not given, and then changed by a
+        #: waiting :meth:`start` whose bind failed: read it after the start.
         self.port = client_port or free_ports(1)[0]
         self.tick_ms = tick_ms
         self.server_id = server_id
         self.peers = peers or {}
         self.proc: subprocess.Popen[bytes] | None = None
+        self._own_port = client_port is None
+        self._log_start = 0  # where the current run's output begins in zk.log
 
     @property
     def hosts(self) -> str:
@@ -124,14 +141,47 @@ class ZooKeeperServer:
         cfg.write_text("\n".join(lines) + "\n")
         return cfg
 
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "zk.log"
+
     def start(self, wait: bool = True, timeout: float = 30.0) -> None:
-        """Start the JVM; with ``wait``, return once it serves requests."""
+        """Start the JVM; with ``wait``, return once it serves requests.
+
+        With ``wait``, a server whose client port was chosen here (none given)
+        and whose bind failed is started again on a new free port, up to
+        :data:`BIND_ATTEMPTS` runs in all within ``timeout``; :attr:`port` and
+        :attr:`hosts` then name the port it serves on. Without ``wait`` the
+        JVM is started once: :meth:`wait_serving` reports a failed bind.
+
+        :raises ZooKeeperError: ZooKeeper or java is missing, the server
+            exited (a port taken on the last attempt, or a port given by the
+            caller: the message says so), or it did not serve within ``timeout``.
+        """
+        if not wait:
+            self._launch()
+            return
+        deadline = time.monotonic() + timeout
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            self._launch()
+            try:
+                self.wait_serving(max(0.0, deadline - time.monotonic()))
+                return
+            except ZooKeeperError:
+                if not (self._own_port and self.bind_failed() and attempt < BIND_ATTEMPTS):
+                    raise
+            self.stop()
+            self.port = free_ports(1)[0]
+
+    def _launch(self) -> None:
+        """Write the configuration and start the JVM once (no wait)."""
         ensure_installed()
         java = shutil.which("java")
         if not java:
             raise ZooKeeperError("java is not installed (Debian's zookeeper depends on it)")
         cfg = self._write_config()
-        log = open(self.dir / "zk.log", "ab")  # noqa: SIM115 - handed to the child
+        self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
+        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
         argv = [java, "-Xmx128m", "-XX:+UseSerialGC",
                 "-Dzookeeper.admin.enableServer=false",
                 "-cp", f"{ZK_JAR}:{SLF4J_JAR}", MAIN_CLASS, str(cfg)]
@@ -140,19 +190,43 @@ class ZooKeeperServer:
             start_new_session=True, cwd=self.dir)
         log.close()
         self.pid_file.write_text(f"{self.proc.pid}\n")
-        if wait:
-            self.wait_serving(timeout)
+
+    def check_running(self) -> None:
+        """Raise ZooKeeperError if the JVM this object started has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            why = f": one of its ports {self.own_ports()} was taken" if self.bind_failed() else ""
+            raise ZooKeeperError(f"ZooKeeper exited with {self.proc.returncode}{why};"
+                                 f" see {self.log_file}")
+
+    def bind_failed(self) -> bool:
+        """True when the current run (since the last start) failed to bind a port.
+
+        Read from the server's log: the client port and the election port end
+        the JVM, a taken quorum port only stops this member from leading.
+        """
+        try:
+            with open(self.log_file, "rb") as log:
+                log.seek(self._log_start)
+                return BIND_FAILURE in log.read()
+        except OSError:
+            return False
+
+    def own_ports(self) -> list[int]:
+        """The ports this server listens on: client, then quorum and election (a member)."""
+        ports = [self.port]
+        if self.server_id is not None and self.server_id in self.peers:
+            ports += self.peers[self.server_id]
+        return ports
 
     def serving(self) -> bool:
         """True when the server answers ``srvr`` with a mode (it has quorum)."""
         return "Mode:" in four_letter(self.port, "srvr")
 
     def wait_serving(self, timeout: float = 30.0) -> None:
+        """Return once the server serves; ZooKeeperError when it exits or after ``timeout``."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise ZooKeeperError(
-                    f"ZooKeeper exited with {self.proc.returncode}; see {self.dir / 'zk.log'}")
+            self.check_running()
             if self.serving():
                 return
             time.sleep(0.05)  # polling a socket; the condition is the answer
@@ -204,26 +278,76 @@ def stop_pidfile(pid_file: Path, sig: int = signal.SIGTERM, timeout: float = 15.
     pid_file.unlink(missing_ok=True)
 
 
+def ensemble_ports(size: int) -> tuple[list[int], dict[int, tuple[int, int]]]:
+    """Free ports for ``size`` members: client ports, and ``{id: (quorum, election)}``."""
+    ports = free_ports(3 * size)
+    peers = {i + 1: (ports[size + 2 * i], ports[size + 2 * i + 1]) for i in range(size)}
+    return ports[:size], peers
+
+
 class ZooKeeperEnsemble:
     """``size`` ZooKeeper members on loopback forming one ensemble."""
 
     def __init__(self, directory: Path | str, size: int = 3, tick_ms: int = 500) -> None:
-        ports = free_ports(3 * size)
-        peers = {i + 1: (ports[size + 2 * i], ports[size + 2 * i + 1]) for i in range(size)}
+        clients, peers = ensemble_ports(size)
         self.members = [
-            ZooKeeperServer(Path(directory) / f"zk{i + 1}", ports[i], tick_ms, i + 1, peers)
+            ZooKeeperServer(Path(directory) / f"zk{i + 1}", clients[i], tick_ms, i + 1, peers)
             for i in range(size)
         ]
+
+    def _new_ports(self) -> None:
+        """Give every member a new client port and the ensemble new peer ports."""
+        clients, peers = ensemble_ports(len(self.members))
+        for m, port in zip(self.members, clients, strict=True):
+            m.port, m.peers = port, peers
 
     @property
     def hosts(self) -> str:
         return ",".join(m.hosts for m in self.members)
 
     def start(self, timeout: float = 60.0) -> None:
-        for m in self.members:
-            m.start(wait=False)
-        for m in self.members:
-            m.wait_serving(timeout)
+        """Start every member; return once all serve.
+
+        When a member fails to bind one of its ports, every member is stopped
+        and the ensemble starts again on new ports (the members' configs name
+        each other's), up to :data:`BIND_ATTEMPTS` runs within ``timeout``:
+        read :attr:`hosts` after the start.
+
+        :raises ZooKeeperError: a member exited for another reason, a bind
+            failed on the last attempt, or not all served within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            for m in self.members:
+                m.start(wait=False)
+            try:
+                self._wait_serving(deadline)
+                # A taken quorum port does not end the JVM (that member just never
+                # leads): it is a failed start all the same.
+                failed = [m for m in self.members if m.bind_failed()]
+                if not failed:
+                    return
+                if attempt == BIND_ATTEMPTS:
+                    raise ZooKeeperError(
+                        f"ZooKeeper member {failed[0].server_id} could not bind one of its"
+                        f" ports {failed[0].own_ports()}; see {failed[0].log_file}")
+            except ZooKeeperError:
+                if attempt == BIND_ATTEMPTS or not any(m.bind_failed() for m in self.members):
+                    self.stop()
+                    raise
+            self.stop()
+            self._new_ports()
+
+    def _wait_serving(self, deadline: float) -> None:
+        """Until every member serves; ZooKeeperError as soon as one exits, or at ``deadline``."""
+        while True:
+            for m in self.members:
+                m.check_running()
+            if all(m.serving() for m in self.members):
+                return
+            if time.monotonic() >= deadline:
+                raise ZooKeeperError(f"ZooKeeper ensemble {self.hosts} not serving in time")
+            time.sleep(0.05)  # polling sockets; the condition is the answer
 
     def stop(self) -> None:
         for m in self.members:

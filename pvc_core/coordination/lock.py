@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Self
 from pvc_core.clock import Clock, Deadline, SystemClock
 from pvc_core.coordination.session import SessionFlags
 from pvc_core.errors import LockTimeout, NotFound, PVCError
-from pvc_core.keyspace import check_id
+from pvc_core.keyspace import check_id, child
 from pvc_core.store.zk import ZkClient
 
 READ = "read"
@@ -137,6 +137,10 @@ class BaseLock:
         #: Set when the session died while this lock was held (or being acquired).
         self.lost = self._flags.lost
         self._node: str | None = None
+        #: False while no node carrying our token can exist in this session (no
+        #: create attempted since the last clean-up): a failed acquire then has
+        #: nothing to remove and raises without another round trip.
+        self._may_have_node = False
         self._acquired = False
         self._path_ready = False
 
@@ -155,7 +159,7 @@ class BaseLock:
     @property
     def node(self) -> str | None:
         """Full path of this contender's znode, if it has one."""
-        return f"{self.path}/{self._node}" if self._node else None
+        return child(self.path, self._node) if self._node else None
 
     def _on_watch(self, event: Any) -> None:
         self._flags.on_watch(event)
@@ -178,8 +182,11 @@ class BaseLock:
             is taken, or when :meth:`cancel` was called.
         :raises LockTimeout: the deadline passed (own node removed first; the
             message names the lock path and its holders).
-        :raises StoreUnavailable: ZooKeeper did not answer (own node removed
-            on a best-effort basis; it vanishes with the session anyway).
+        :raises StoreUnavailable: ZooKeeper did not answer. Raised within the
+            client's ``op_timeout`` when the failing call came before this
+            attempt created its node (as with quorum lost from the start); once
+            a node may exist, its best-effort removal can take one more
+            ``op_timeout`` (it vanishes with the session anyway).
         """
         deadline = None if timeout is None else Deadline(timeout, self._clock)
         with self._mutex:
@@ -210,10 +217,12 @@ class BaseLock:
             if self.lost.is_set():  # the session was replaced: our node is gone
                 self.lost.clear()
                 self._node = None
+                self._may_have_node = False
             contenders = self._contenders_cleaned()
             own = next((c for c in contenders if c.token == self._token), None)
             if own is None:
-                created = self.client.create(f"{self.path}/{self._prefix}",
+                self._may_have_node = True  # even if the reply is lost, it may exist
+                created = self.client.create(child(self.path, self._prefix),
                                              self.identifier.encode(),
                                              ephemeral=True, sequence=True)
                 self._node = created.rsplit("/", 1)[-1]
@@ -227,7 +236,7 @@ class BaseLock:
                 return True
             if not blocking:
                 return False
-            if not self._watch_exists(f"{self.path}/{block.name}"):
+            if not self._watch_exists(child(self.path, block.name)):
                 continue  # the blocker already left
             left = None if deadline is None else deadline.remaining()
             if (left is not None and left <= 0) or not self._wake.wait(left):
@@ -258,20 +267,25 @@ class BaseLock:
 
     def _delete(self, name: str) -> None:
         try:
-            self.client.delete(f"{self.path}/{name}")
+            self.client.delete(child(self.path, name))
         except NotFound:
             pass
 
     def _cleanup(self) -> None:
-        """Best effort: remove every node carrying our token and stop listening."""
+        """Best effort: remove every node carrying our token and stop listening.
+
+        Skipped when no such node can exist (no create since the last clean-up).
+        """
         self._acquired = False
-        try:
-            for c in sort_contenders(self.client.children(self.path)):
-                if c.token == self._token:
-                    self._delete(c.name)
-            self._node = None
-        except PVCError:
-            pass  # ZooKeeper is away; the ephemeral node vanishes with the session
+        if self._may_have_node or self._node is not None:
+            try:
+                for c in sort_contenders(self.client.children(self.path)):
+                    if c.token == self._token:
+                        self._delete(c.name)
+                self._node = None
+                self._may_have_node = False
+            except PVCError:
+                pass  # ZooKeeper is away; the ephemeral node vanishes with the session
         self._unlisten()
 
     def cancel(self) -> None:
@@ -289,6 +303,7 @@ class BaseLock:
             if self._node is not None:
                 self._delete(self._node)
                 self._node = None
+                self._may_have_node = False
             self._acquired = False
             self._unlisten()
 

@@ -90,5 +90,21 @@ class Driver(abc.ABC):
         """
 
     def close(self) -> None:
-        """Release connections and threads. Idempotent; default does nothing."""
+        """Release the driver's connections, threads and child processes.
+
+        Called once the driver is no longer needed: at daemon shutdown, after
+        a failed :meth:`validate`, after a fence attempt, and for every loaded
+        driver when loading another one failed. It may therefore be called on
+        a driver that was never used, and more than once: it is idempotent.
+        Afterwards no other method may be called (a driver may raise
+        ``DriverError`` if one is).
+
+        Time bound: returns within a few seconds; anything that talks to a
+        remote peer (closing a connection) is bounded by the driver's own
+        timeout, and work still pending is abandoned rather than awaited.
+
+        Raises nothing: callers call it from ``finally`` blocks, so a failure
+        to close cleanly is logged (``self.log``) and swallowed. The default
+        does nothing.
+        """
         return None

@@ -57,7 +57,7 @@ class DecisionLog(Repository):
         names = sorted(self.zk.children(self.ks.decisions()))
         for name in names[: max(0, len(names) - self.max_records)]:
             try:
-                self.zk.delete(f"{self.ks.decisions()}/{name}")
+                self.zk.delete(self.ks.decision(name))
             except NotFound:  # another writer trimmed it first
                 continue
 
@@ -65,7 +65,7 @@ class DecisionLog(Repository):
              since: float | None = None, limit: int | None = None) -> list[Decision]:
         """Records oldest first, filtered by node, VM and wall time; newest ``limit``."""
         names = sorted(self.zk.children(self.ks.decisions()))
-        paths = [f"{self.ks.decisions()}/{n}" for n in names]
+        paths = [self.ks.decision(n) for n in names]
         out = []
         for name, result in zip(names, self.zk.get_many(paths), strict=True):
             if result is None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pvc_core.errors import AlreadyExists, InvalidInput, NotFound, VersionConflict
-from pvc_core.keyspace import check_uuid, check_vm_name
+from pvc_core.keyspace import check_uuid, check_vm_name, child
 from pvc_core.states import VMState
 from pvc_core.store.base import Repository
 from pvc_core.store.codec import Versioned, decode, encode, read_json, update_json
@@ -56,7 +56,7 @@ class VmRepository(Repository):
         record = self.get(vm_uuid)
         base = self.ks.vm(record.uuid)
         kids = self.zk.children(base)
-        ops = [Op.delete(f"{base}/{kid}") for kid in kids]
+        ops = [Op.delete(child(base, kid)) for kid in kids]
         ops += [Op.delete(base, record.versions["meta"]), Op.delete(self.ks.vm_name(record.name))]
         try:
             self.zk.transaction(ops)

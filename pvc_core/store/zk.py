@@ -49,6 +49,7 @@ from pvc_core.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from pvc_core.keyspace import child
 
 log = logging.getLogger("pvc.store")
 
@@ -297,7 +298,7 @@ class ZkClient:
         except NotFound:
             return
         for kid in kids:
-            self.delete_tree(f"{path.rstrip('/')}/{kid}")
+            self.delete_tree(child(path, kid))
         try:
             self.delete(path)
         except NotFound:

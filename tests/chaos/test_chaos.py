@@ -506,11 +506,18 @@ def test_fault(chaos: Chaos, step: Step) -> None:
     start = time.monotonic()
     try:
         outcome = FAULT_RUNNERS[step.fault](chaos, step)
+        # The step left the cluster whole by itself (the next step's ensure_healthy
+        # must find nothing to repair): every ZooKeeper member serving, every daemon
+        # alive in run/ready, every VM running on the node its placement names.
+        whole = wait_until(lambda: (chaos.zookeeper_problems() + chaos.node_problems()
+                                    + chaos.convergence_problems()),
+                           RECOVERY_BOUND, f"{step.id}: the cluster whole again")
     except BaseException as exc:
         chaos.failed = True
         report(f"{step.id}: FAILED after {time.monotonic() - start:.1f}s: {exc}")
         raise
-    report(f"{step.id}: {outcome} [{time.monotonic() - start:.1f}s]")
+    report(f"{step.id}: {outcome}; whole again +{whole:.1f}s "
+           f"[{time.monotonic() - start:.1f}s]")
 
 
 def test_no_vm_ever_ran_on_two_nodes(chaos: Chaos) -> None:

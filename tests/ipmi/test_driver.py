@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -168,9 +169,14 @@ def test_power_off_that_never_reads_off_times_out(sim_bmc: SimBmc, tmp_path: Pat
 
 def test_power_off_whose_answer_is_lost_is_proved_by_status(sim_bmc: SimBmc,
                                                             tmp_path: Path) -> None:
-    fake = fake_ipmitool(tmp_path, "echo 'Error: lost' >&2; exit 1",
-                         "echo 'Chassis Power is off'")
+    calls = tmp_path / "calls"
+    log = f"echo \"$last\" >> {shlex.quote(str(calls))}; "
+    fake = fake_ipmitool(tmp_path, log + "echo 'Error: lost' >&2; exit 1",
+                         log + "echo 'Chassis Power is off'")
     sim_bmc.driver(ipmitool=str(fake), retries=0).power_off(5)  # proved off: no error
+    # One power-off attempt (no retry), then one status read proved the node off.
+    assert calls.read_text().split() == ["off", "status"]
+    assert sim_bmc.victim.poll() is None  # the answer came from the stand-in, not the BMC
 
 
 def test_a_refused_power_off_raises_and_the_node_stays_on(sim_bmc: SimBmc) -> None:

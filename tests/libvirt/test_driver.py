@@ -15,6 +15,7 @@ from pvc_core.drivers.base import DriverContext
 from pvc_core.drivers.hypervisor import DomainState
 from pvc_core.errors import DriverError, DriverTimeout, InvalidInput, NotFound, NotSupported
 from pvc_plugins.hypervisor_libvirt.driver import LibvirtHypervisorDriver
+from pvc_plugins.hypervisor_libvirt.migration import ADDRESS_PARAM
 from tests.libvirt.conftest import PREEXISTING_UUID, domain_xml, write_node_file
 
 U1 = "5c0ffee0-0000-4000-8000-000000000001"
@@ -42,9 +43,21 @@ def test_config_schema_rejects(config: dict[str, object]) -> None:
 
 
 def test_config_schema_accepts_a_production_section() -> None:
-    jsonschema.validate({"uri": "qemu:///system", "migration_uri": "qemu+tcp://10.0.0.2/system",
-                         "migration_address": "tcp://10.0.0.2", "connect_timeout": 5},
-                        LibvirtHypervisorDriver.config_schema)
+    section = {"uri": "qemu:///system", "migration_uri": "qemu+tcp://10.0.0.2/system",
+               "migration_address": "tcp://10.0.0.2", "connect_timeout": 5}
+    validator = jsonschema.Draft202012Validator(LibvirtHypervisorDriver.config_schema)
+    assert [e.message for e in validator.iter_errors(section)] == []
+    # The driver takes every setting from it (constructing it opens no connection).
+    drv = factory.load_hypervisor("libvirt", section, DriverContext(node="hv1"))
+    try:
+        assert isinstance(drv, LibvirtHypervisorDriver)
+        assert drv.uri == "qemu:///system"
+        assert drv.connect_timeout == 5.0
+        assert drv.poll_interval == 0.25  # the schema's default
+        # migration_address rides on the migration URI (a QEMU URI is migratable)
+        assert drv.migration_uri() == f"qemu+tcp://10.0.0.2/system?{ADDRESS_PARAM}=tcp://10.0.0.2"
+    finally:
+        drv.close()
 
 
 def test_validate_reports_the_driver(libvirt_driver: LibvirtHypervisorDriver) -> None:

@@ -145,7 +145,24 @@ def test_an_illegal_move_is_a_defect_not_a_silent_write() -> None:
 
 
 def test_stop_before_start_and_client_stop_are_no_ops() -> None:
-    c, _ = make()
+    c, services = make()
+    zk = c.ctx.store.zk
     c.stop(0.1)
-    client, _ = make("cl1")
+    assert c.state is C.SECONDARY and not c.holds_primary()
+    assert not c._halt.is_set()  # not halted: a later start still contends
+    assert not c._main.is_alive() and not c._guard.is_alive()
+    assert services.calls == [] and list(c.history) == []
+    assert zk.writes == 0 and zk.nodes == {}  # type: ignore[attr-defined]
+
+    client, client_services = make("cl1")
+    client.ctx.store.nodes.register("cl1", {})
+    client.start()
+    zk = client.ctx.store.zk
+    before = dict(zk.nodes)  # type: ignore[attr-defined]
+    writes = zk.writes  # type: ignore[attr-defined]
     client.stop(0.1)
+    assert client.state is C.CLIENT
+    assert not client._halt.is_set()
+    assert not client._main.is_alive() and not client._guard.is_alive()
+    assert client_services.calls == []
+    assert zk.writes == writes and zk.nodes == before  # type: ignore[attr-defined]
