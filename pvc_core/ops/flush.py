@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pvc_core.errors import Conflict, NotFound
+from pvc_core.ops.selector import default_selector as cluster_selector
 from pvc_core.ops.view import ClusterView, read_view, vm_view
 from pvc_core.placement import NodeView, place
 from pvc_core.states import VM_RUNNING_STATES, DomainState, check_transition
@@ -21,12 +22,13 @@ from pvc_core.store import Store
 
 @dataclass(frozen=True)
 class PlanItem:
-    """What a flush does with one VM: migrate it (live or shutdown) or stop it."""
+    """What a flush does with one VM (migrate it, live or shutdown, or stop it),
+    or a ready (bring it back, or start it here)."""
 
     vm: str
     name: str
     target: str | None
-    method: str  # "live" | "shutdown" | "stop"
+    method: str  # flush: "live" | "shutdown" | "stop"; ready: "unmigrate" | "autostart"
     live_only: bool
     reason: str
 
@@ -73,10 +75,28 @@ def plan_from_view(view: ClusterView, node: str, default_selector: str) -> list[
 
 
 def plan_flush(store: Store, node: str) -> list[PlanItem]:
-    """The plan a flush of ``node`` would follow now (a dry run)."""
+    """The plan a flush of ``node`` would follow now.
+
+    The dry run and the flush job both call this, with the cluster's default
+    selector (:func:`pvc_core.ops.selector.default_selector`), so the job
+    follows the dry run's plan when nothing changed in between.
+    """
     store.nodes.get(node)  # NotFound for an unknown node
-    selector = str(store.cluster.get_config().value.get("default_selector") or "mem")
-    return plan_from_view(read_view(store), node, selector)
+    return plan_from_view(read_view(store), node, cluster_selector(store))
+
+
+def plan_summary(plan: list[PlanItem]) -> str:
+    """One line for a job's log: how many VMs move where, how many stop."""
+    moves: dict[str, int] = {}
+    for item in plan:
+        if item.target is not None:
+            moves[item.target] = moves.get(item.target, 0) + 1
+    stops = sum(1 for item in plan if item.target is None)
+    parts = [f"{n} to {target}" for target, n in sorted(moves.items())]
+    if stops:
+        parts.append(f"{stops} to stop (no target: they start again when the node is ready)")
+    vms = "VM" if len(plan) == 1 else "VMs"
+    return f"plan: {len(plan)} {vms}" + (f": {', '.join(parts)}" if parts else "")
 
 
 def _request(store: Store, node: str, new: DomainState, kind: str,

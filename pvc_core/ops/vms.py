@@ -7,6 +7,7 @@ from typing import Any
 from pvc_core.domainxml import parse_domain_xml
 from pvc_core.errors import Conflict, InvalidInput, NotFound
 from pvc_core.keyspace import check_vm_name
+from pvc_core.ops.selector import default_selector
 from pvc_core.ops.view import ClusterView, read_view, vm_view
 from pvc_core.placement import PlacementResult, VmView, place
 from pvc_core.states import VM_MIGRATING_STATES, VMState, check_transition
@@ -23,14 +24,10 @@ def _check_limit(meta: VmMeta, nodes: list[str]) -> None:
             raise InvalidInput(f"unknown node {node!r}", f"meta.node_limit[{i}]")
 
 
-def _default_selector(store: Store) -> str:
-    return str(store.cluster.get_config().value.get("default_selector") or "mem")
-
-
 def _place(store: Store, view: ClusterView, vm: VmRecord | Any,
            exclude: tuple[str, ...] = ()) -> PlacementResult:
     return place(vm_view(vm) if isinstance(vm, VmRecord) else vm, view.node_views(),
-                 default_selector=_default_selector(store), exclude=exclude)
+                 default_selector=default_selector(store), exclude=exclude)
 
 
 def define_vm(store: Store, xml: str, *, meta: VmMeta | dict[str, Any] | None = None,
@@ -51,13 +48,25 @@ def define_vm(store: Store, xml: str, *, meta: VmMeta | dict[str, Any] | None = 
     if node is None:
         result = place(VmView(parsed.name, parsed.memory_mib, parsed.vcpus, None,
                               vm_meta.node_limit, vm_meta.selector, vm_meta.anti_affinity),
-                       view.node_views(), default_selector=_default_selector(store))
+                       view.node_views(), default_selector=default_selector(store))
         node = result.node
         if node is None and start:
             raise Conflict(f"no node can run VM {parsed.name}: {result.explain()}")
     return store.vms.define(parsed.uuid, parsed.name, parsed.xml, meta=vm_meta, node=node,
                             state=VMState.START if start else VMState.STOP, by=by,
                             memory_mib=parsed.memory_mib, vcpus=parsed.vcpus)
+
+
+def _parse_state(state: VMState | str) -> VMState:
+    """The VMState named by ``state``; InvalidInput (nothing read or written) if none."""
+    if isinstance(state, VMState):
+        return state
+    try:
+        return VMState(state)
+    except ValueError:
+        settable = ", ".join(s.value for s in VMState if s not in VM_MIGRATING_STATES)
+        raise InvalidInput(f"unknown VM state {state!r}; must be one of: {settable}",
+                           "state") from None
 
 
 def set_vm_state(store: Store, vm: str, state: VMState | str, *, reason: str = "",
@@ -68,9 +77,10 @@ def set_vm_state(store: Store, vm: str, state: VMState | str, *, reason: str = "
     ``force``: the operator's override for a VM stuck in a transitional
     state (a hung migration, a shutdown that never ends). A
     started while unassigned, or assigned to a node that cannot take it, is
-    placed first. Migration states go through :func:`migrate_vm`.
+    placed first. Migration states go through :func:`migrate_vm`. An unknown
+    state string raises InvalidInput before anything is read or written.
     """
-    new = VMState(state) if isinstance(state, str) else state
+    new = _parse_state(state)
     if new in VM_MIGRATING_STATES:
         raise InvalidInput("use migrate, unmigrate or move to move a VM", "state")
     record = store.vms.get(vm)
@@ -112,7 +122,7 @@ def migrate_vm(store: Store, vm: str, target: str | None = None, *, live_only: b
     result = _place(store, view, record, ())
     if target is not None:
         chosen = place(vm_view(record), [n for n in view.node_views() if n.name == target],
-                       default_selector=_default_selector(store))
+                       default_selector=default_selector(store))
         if chosen.node is None:
             raise Conflict(f"{target} cannot take VM {record.name}: "
                            f"{chosen.rejected.get(target, chosen.reason)}")

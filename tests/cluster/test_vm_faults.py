@@ -1,9 +1,11 @@
-"""Faults that need a hand inside a node's hypervisor: crashes, hung shutdowns,
-a VM started by hand on the wrong node, a lease held elsewhere.
+"""Faults that need a daemon configured apart: a lease held elsewhere, a flush
+cancelled by ``ready`` (one migration at a time, a long shutdown timeout), a
+VM whose start fails until it is migrated (many restart tries).
 
 The daemons here are NodeDaemon objects in the test process (real ZooKeeper,
-real daemon code, the in-memory ``fake`` hypervisor), because a separate
-process's in-memory hypervisor cannot be reached from a test.
+real daemon code, the in-memory ``fake`` hypervisor), each test with its own
+timers. Crash restarts, aborted and hung shutdowns and a VM started by hand on
+the wrong node run against ``pvcnoded`` processes: test_vm_faults_process.py.
 """
 
 from __future__ import annotations
@@ -19,90 +21,13 @@ from pvc_core.ops.flush import request_flush, request_ready
 from pvc_core.ops.vms import define_vm, migrate_vm, set_vm_state
 from pvc_core.states import VMState
 from pvc_core.store import Store
-from pvc_plugins.fake.hypervisor import FakeHypervisorDriver
 from tests.cluster.conftest import domain_xml, wait_for
+from tests.helpers import fake_hv as hv
+from tests.helpers import local_state
 
 pytestmark = pytest.mark.zookeeper
 T = 30
 Make = Callable[..., tuple[list[NodeDaemon], Store]]
-
-
-def hv(daemon: NodeDaemon) -> FakeHypervisorDriver:
-    assert daemon.ctx is not None
-    driver = daemon.ctx.hv
-    assert isinstance(driver, FakeHypervisorDriver)
-    return driver
-
-
-def local_state(daemon: NodeDaemon, uuid: str) -> DomainState | None:
-    try:
-        return hv(daemon).domain_info(uuid).state
-    except Exception:  # noqa: BLE001 - not defined there
-        return None
-
-
-def test_crash_is_restarted_with_backoff_then_fails(daemons: Make) -> None:
-    (n1, _), store = daemons(2, restart_max_tries=2, restart_backoff=0.3)
-    vm = define_vm(store, domain_xml("crashy"), node="node1", start=True)
-    wait_for(lambda: local_state(n1, vm.uuid) is DomainState.RUNNING, T, "crashy running")
-    starts = len(hv(n1).calls_to("start"))
-
-    for attempt in (1, 2):
-        hv(n1).crash(vm.uuid)
-        wait_for(lambda a=attempt: len(hv(n1).calls_to("start")) == starts + a, T,
-                 f"restart {attempt}")
-        wait_for(lambda: local_state(n1, vm.uuid) is DomainState.RUNNING, T, "running again")
-    restarts = [d for d in store.decisions.query(vm=vm.uuid) if d.kind == "vm-restart"]
-    assert [d.inputs["delay"] for d in restarts] == [0.3, 0.6]  # exponential backoff
-
-    hv(n1).crash(vm.uuid)  # a third crash: the two restarts are used up
-    wait_for(lambda: store.vms.get(vm.uuid).state.state is VMState.FAIL, T, "crashy failed")
-    assert "gave up after 2 restarts" in store.vms.get(vm.uuid).state.reason
-    assert len(hv(n1).calls_to("start")) == starts + 2
-    assert not local_state(n1, vm.uuid) or not local_state(n1, vm.uuid).active  # type: ignore[union-attr]
-
-
-def test_shutdown_is_aborted_by_a_state_change(daemons: Make) -> None:
-    (n1,), store = daemons(1, vm_shutdown_timeout=60)
-    vm = define_vm(store, domain_xml("slow"), node="node1", start=True)
-    wait_for(lambda: local_state(n1, vm.uuid) is DomainState.RUNNING, T, "slow running")
-    hv(n1).hang_shutdown.add(vm.uuid)
-    set_vm_state(store, "slow", VMState.SHUTDOWN)
-    wait_for(lambda: local_state(n1, vm.uuid) is DomainState.SHUTDOWN, T, "shutdown requested")
-    set_vm_state(store, "slow", VMState.START)
-    # aborted: after a few more reconcile rounds no new shutdown slice was started
-    # (a running shutdown asks again every 0.5 s for 60 s), and nothing was destroyed
-    rounds = len(hv(n1).calls_to("list_domains"))
-    wait_for(lambda: len(hv(n1).calls_to("list_domains")) >= rounds + 4, T, "reconcile rounds")
-    calls = len(hv(n1).calls_to("shutdown"))
-    wait_for(lambda: len(hv(n1).calls_to("list_domains")) >= rounds + 8, T, "more rounds")
-    assert len(hv(n1).calls_to("shutdown")) == calls
-    assert hv(n1).calls_to("destroy") == []
-    assert store.vms.get(vm.uuid).state.state is VMState.START
-    assert local_state(n1, vm.uuid).active  # type: ignore[union-attr]
-
-
-def test_hung_guest_is_destroyed_after_the_shutdown_timeout(daemons: Make) -> None:
-    (n1,), store = daemons(1, vm_shutdown_timeout=1.5)
-    vm = define_vm(store, domain_xml("hung"), node="node1", start=True)
-    wait_for(lambda: local_state(n1, vm.uuid) is DomainState.RUNNING, T, "hung running")
-    hv(n1).hang_shutdown.add(vm.uuid)
-    set_vm_state(store, "hung", VMState.SHUTDOWN)
-    wait_for(lambda: store.vms.get(vm.uuid).state.state is VMState.STOP, T, "hung stopped")
-    assert hv(n1).calls_to("destroy") == [(vm.uuid,)]
-    assert local_state(n1, vm.uuid) is DomainState.SHUTOFF
-
-
-def test_vm_started_by_hand_on_the_wrong_node_is_stopped_there(daemons: Make) -> None:
-    (n1, n2), store = daemons(2)
-    vm = define_vm(store, domain_xml("stray"), node="node1", start=True)
-    wait_for(lambda: local_state(n1, vm.uuid) is DomainState.RUNNING, T, "stray on node1")
-    hv(n2).define(store.vms.get_xml(vm.uuid).value)  # an operator, by hand, on node2
-    hv(n2).start(vm.uuid)
-    wait_for(lambda: local_state(n2, vm.uuid) is None, T, "stray gone from node2")
-    assert local_state(n1, vm.uuid) is DomainState.RUNNING  # the real one is untouched
-    outcomes = [d.outcome for d in store.decisions.query(vm=vm.uuid, node="node2")]
-    assert "stopped on node2: assigned to node1" in outcomes
 
 
 def test_a_vm_does_not_start_while_another_node_holds_its_lease(daemons: Make) -> None:
