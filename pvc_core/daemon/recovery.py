@@ -8,7 +8,10 @@ storage driver fence the node's clients, and the VMs are recovered per
 failed-fence (a fault and a decision); its VMs are recovered only as
 ``fencing.failed_fence`` allows: ``none`` (default), ``migrate``, or
 ``migrate-after-self-fence`` (once the node must have stopped its VMs
-itself, ``self_fence_after`` after it was first suspected).
+itself: ``self_fence_after`` after the primary first saw its ZooKeeper
+session gone, never while the session is alive; the fence monitor keeps
+that clock, and :meth:`Fencer.after_self_fence_deadline` checks the
+session once more right before recovering).
 
 Recovery: each VM that should run on the node has its run-lease broken (the
 epoch increases, so the fenced node can never start it again under the old
@@ -31,6 +34,7 @@ from pvc_core.drivers.factory import load_fence_chain
 from pvc_core.drivers.fence import PowerState
 from pvc_core.errors import Conflict, PVCError, VersionConflict
 from pvc_core.ops.flush import plan_from_view
+from pvc_core.ops.selector import default_selector
 from pvc_core.ops.view import read_view
 from pvc_core.states import DaemonState, DomainState, VMState
 from pvc_core.store.records import NodeRecord, Placement, VmStateRecord
@@ -46,7 +50,6 @@ class Fencer:
         self.ctx = ctx
         self.cfg = ctx.config.fencing
         self.log = ctx.log("fence")
-        self._recovered_after_deadline: set[str] = set()
 
     # -- fence --------------------------------------------------------------
 
@@ -68,7 +71,8 @@ class Fencer:
             for entry, driver in zip(entries, drivers, strict=True):
                 outcome = self._try(driver, node)
                 attempts.append(f"{entry.driver}: {outcome}")
-                self.ctx.decide("fence-attempt", outcome, node=node, driver=entry.driver)
+                self.ctx.decide("fence-attempt", outcome, node=node, driver=entry.driver,
+                                step=len(attempts), of=len(entries))
                 if outcome == "off":
                     return self._fenced(node, why, entry.driver)
         finally:
@@ -122,23 +126,38 @@ class Fencer:
                             node=node)
         return False
 
-    def after_self_fence_deadline(self, node: str) -> None:
-        """The self-fence deadline of a node whose fence failed has passed."""
+    def after_self_fence_deadline(self, node: str) -> bool:
+        """The self-fence deadline of a node whose fence failed has passed: recover
+        its VMs if ``failed_fence`` is ``migrate-after-self-fence``.
+
+        The caller (the fence monitor) counts the deadline from when it first saw
+        the node's session gone, and calls this once per outage. As a last check
+        the node's ``alive`` znode is read again: a node with a session never
+        self-fences, so nothing is recovered while it exists. Returns True when
+        the VMs were recovered.
+        """
         if self.cfg.failed_fence != "migrate-after-self-fence":
-            return
-        if node in self._recovered_after_deadline:
-            return
-        self._recovered_after_deadline.add(node)
-        self.recover(node, f"fence failed; {self.cfg.self_fence_after:g}s self-fence deadline "
-                           "passed")
+            return False
+        try:
+            alive = self.ctx.store.zk.exists(self.ctx.store.ks.node_alive(node)) is not None
+        except PVCError as exc:
+            self.log.warning("%s: cannot check its session before recovery: %s", node, exc)
+            return False
+        if alive:
+            self.log.warning("%s: not recovered: its session is alive again", node)
+            self.ctx.decide("recovery", "none: its session is alive, so it has not "
+                            "self-fenced", node=node)
+            return False
+        self.recover(node, f"fence failed; its session has been gone past the "
+                           f"{self.cfg.self_fence_after:g}s self-fence deadline")
+        return True
 
     # -- recovery -------------------------------------------------------------
 
     def recover(self, node: str, why: str) -> None:
         """Restart the node's VMs elsewhere (or stop them to wait for the node)."""
         self._set_domain_state(node, DomainState.FENCE_FLUSH)
-        selector = str(self.ctx.store.cluster.get_config().value.get("default_selector")
-                       or self.ctx.config.migration.default_selector)
+        selector = default_selector(self.ctx.store)
         plan = plan_from_view(read_view(self.ctx.store), node, selector)
         self.log.warning("recovering %d VMs of %s (%s)", len(plan), node, why)
         for item in plan:

@@ -3,7 +3,7 @@
 Three real daemons (election, fence monitor, reconcilers); node1 is made
 primary by a planned move, so its FenceMonitor judges the others. "Power
 off" through a fake BMC cuts a node's power (NodeDaemon.power_loss: its VMs
-gone, its session closed without a word).
+gone, its session closed without a word). Helpers: tests/cluster/fence_helpers.py.
 """
 
 from __future__ import annotations
@@ -11,74 +11,24 @@ from __future__ import annotations
 import pytest
 
 from pvc_core.coordination.lease import RunLease
-from pvc_core.daemon import NodeDaemon
 from pvc_core.drivers.base import DriverContext
 from pvc_core.drivers.fence import PowerState
-from pvc_core.drivers.hypervisor import DomainState
-from pvc_core.ops.nodes import request_primary
-from pvc_core.ops.vms import define_vm
 from pvc_core.states import DaemonState, VMState
 from pvc_core.states import DomainState as NodeDomain
-from pvc_core.store import Store
 from pvc_plugins.fake.storage import FakeStorageDriver
-from tests.cluster.conftest import DaemonFactory, domain_xml, wait_for
+from tests.cluster.conftest import DaemonFactory, wait_for
+from tests.cluster.fence_helpers import (
+    T,
+    cluster,
+    decisions,
+    failing_chain,
+    kinds,
+    let_rounds_pass,
+    running_somewhere,
+    vms_on,
+)
 
 pytestmark = pytest.mark.zookeeper
-T = 30
-FAST = {"keepalive_interval": 0.3}
-
-
-def fencing(**overrides: object) -> dict[str, object]:
-    chain = {f"node{i}": [{"driver": "fake"}] for i in (1, 2, 3)}
-    base: dict[str, object] = {"enabled": True, "fence_intervals": 2, "saving_throws": 2,
-                               "storm_guard_share": 0.5, "self_fence_after": 60,
-                               "power_off_timeout": 5, "chain": chain}
-    base.update(overrides)
-    return base
-
-
-def cluster(daemons: DaemonFactory, **fence: object) -> tuple[list[NodeDaemon], Store]:
-    nodes, store = daemons(3, fencing=fencing(**fence), **FAST)
-    for d in nodes:  # pulling a node's power stops that daemon like a real power loss
-        daemons.bmcs.get(d.me).register_power_off_callback(lambda _n, d=d: d.power_loss())
-    n1 = nodes[0]
-    wait_for(lambda: any(d.coordinator.is_primary() for d in nodes), T, "a primary")
-    if not n1.coordinator.is_primary():
-        request_primary(store, "node1")
-    wait_for(n1.coordinator.is_primary, T, "node1 primary")
-    return nodes, store
-
-
-def kinds(store: Store, node: str) -> list[str]:
-    return [d.kind for d in store.decisions.query(node=node)]
-
-
-def let_rounds_pass(primary: NodeDaemon, rounds: int) -> None:
-    """Wait until the primary's keepalive beat ``rounds`` more times (its fence
-    monitor runs on the same interval)."""
-    start = primary.keepalive.beats
-    wait_for(lambda: primary.keepalive.beats >= start + rounds, T, f"{rounds} rounds")
-
-
-def vms_on(store: Store, daemons_: list[NodeDaemon], node: str, count: int) -> list[str]:
-    uuids = [define_vm(store, domain_xml(f"{node}-vm{i}"), node=node, start=True).uuid
-             for i in range(count)]
-    for u in uuids:
-        wait_for(lambda u=u: running_somewhere(daemons_, u) == [node], T, "running")
-    return uuids
-
-
-def running_somewhere(nodes: list[NodeDaemon], uuid: str) -> list[str]:
-    out = []
-    for d in nodes:
-        if d.ctx is None or d.ctx.stopping.is_set():
-            continue
-        try:
-            if d.ctx.hv.domain_info(uuid).state is DomainState.RUNNING:
-                out.append(d.me)
-        except Exception:  # noqa: BLE001, S112 - not defined there
-            continue
-    return out
 
 
 def test_a_node_that_comes_back_within_its_saving_throws_is_not_fenced(
@@ -125,8 +75,7 @@ def test_dead_node_is_fenced_and_its_vms_recovered(daemons: DaemonFactory) -> No
 
 
 def test_failed_fence_with_failed_fence_none_leaves_vms_alone(daemons: DaemonFactory) -> None:
-    chain = {f"node{i}": [{"driver": "fake", "fail": i == 2}] for i in (1, 2, 3)}
-    (n1, n2, n3), store = cluster(daemons, chain=chain)
+    (n1, n2, n3), store = cluster(daemons, chain=failing_chain())
     vms = vms_on(store, [n1, n2, n3], "node2", 2)
     n2.power_loss()
     wait_for(lambda: "fence-failed" in kinds(store, "node2"), T,
@@ -163,8 +112,7 @@ def test_storm_guard_and_maintenance_stop_a_fence(daemons: DaemonFactory, guard:
 
 def test_failed_fence_recovers_only_after_the_self_fence_deadline(
         daemons: DaemonFactory) -> None:
-    chain = {f"node{i}": [{"driver": "fake", "fail": i == 2}] for i in (1, 2, 3)}
-    (n1, n2, n3), store = cluster(daemons, chain=chain, self_fence_after=4,
+    (n1, n2, n3), store = cluster(daemons, chain=failing_chain(), self_fence_after=4,
                                   failed_fence="migrate-after-self-fence")
     vms = vms_on(store, [n1, n2, n3], "node2", 2)
     n2.power_loss()
@@ -175,8 +123,50 @@ def test_failed_fence_recovers_only_after_the_self_fence_deadline(
     wait_for(lambda: kinds(store, "node2").count("vm-recovery") == 2, T, "recovered later")
     recovered_at = min(d.time for d in store.decisions.query(node="node2")
                        if d.kind == "vm-recovery")
+    # Its session was gone when it was first suspected: the deadline counts from then.
+    suspect = decisions(store, "node2", "suspect")[0]
+    assert suspect.inputs["session_alive"] is False
     assert recovered_at - suspect_at >= 4 - 0.5  # not before the node must have self-fenced
     assert recovered_at > failed_at
     for u in vms:
         rec = store.vms.get(u)
         assert rec.placement.node in ("node1", "node3") and rec.state.state is VMState.START
+        wait_for(lambda u=u, t=rec.placement.node: running_somewhere([n1, n3], u) == [t], T,
+                 "recovered VM running on its target")
+
+
+def test_failed_fence_never_recovers_while_the_session_is_alive(
+        daemons: DaemonFactory) -> None:
+    """A hung node (keepalive stale, session alive) never self-fences: with
+    ``migrate-after-self-fence`` its VMs must stay put however long its fence
+    keeps failing; once its session is gone they move, ``self_fence_after`` later."""
+    after = 1.5
+    (n1, n2, n3), store = cluster(daemons, chain=failing_chain(), self_fence_after=after,
+                                  failed_fence="migrate-after-self-fence")
+    vms = vms_on(store, [n1, n2, n3], "node2", 2)
+    n2.keepalive.hold()  # hung: session alive, keepalive not advancing
+    # A failed fence is retried every fence_intervals (0.6 s here) on the primary's
+    # monotonic clock: four failures span 1.8 s, past self_fence_after since the first.
+    wait_for(lambda: len(decisions(store, "node2", "fence-failed")) >= 4, T,
+             "four failed fences")
+    let_rounds_pass(n1, 2)
+    suspect = decisions(store, "node2", "suspect")[0]
+    assert suspect.inputs["session_alive"] is True
+    assert "vm-recovery" not in kinds(store, "node2")
+    assert "session-gone" not in kinds(store, "node2")
+    for u in vms:
+        rec = store.vms.get(u)
+        assert (rec.placement.node, rec.state.state) == ("node2", VMState.START)
+        assert running_somewhere([n1, n2, n3], u) == ["node2"]
+
+    n2.power_loss()  # now its session ends: it self-fences, so its VMs may move after the deadline
+    wait_for(lambda: kinds(store, "node2").count("vm-recovery") == 2, T, "recovered")
+    gone = decisions(store, "node2", "session-gone")
+    recovered = decisions(store, "node2", "vm-recovery")
+    assert len(gone) == 1 and gone[0].seq < recovered[0].seq
+    assert recovered[0].time - gone[0].time >= after - 0.5  # counted from the session's end
+    for u in vms:
+        rec = store.vms.get(u)
+        assert rec.placement.node in ("node1", "node3") and rec.state.state is VMState.START
+        wait_for(lambda u=u, t=rec.placement.node: running_somewhere([n1, n3], u) == [t], T,
+                 "recovered VM running on its target")
