@@ -51,6 +51,7 @@ def setup(level: str = "info", colour: str = "auto", file: str | None = None,
     for h in list(root.handlers):
         if getattr(h, "_pvc_daemon", False):
             root.removeHandler(h)
+            h.close()  # a FileHandler's file; a StreamHandler leaves its stream open
     if file:
         handler: logging.Handler = logging.FileHandler(file)
         use_colour = colour == "always"

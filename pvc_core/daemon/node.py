@@ -29,10 +29,11 @@ from pvc_core.daemon.coordinator import Coordinator
 from pvc_core.daemon.fencing import FenceMonitor
 from pvc_core.daemon.jobs import NodeJobRunner
 from pvc_core.daemon.keepalive import Keepalive
-from pvc_core.daemon.migration import Migrator
+from pvc_core.daemon.migration import LockstepVmController, Migrator
+from pvc_core.daemon.plugins import load_hook_plugins
 from pvc_core.daemon.reconciler import Reconciler
+from pvc_core.daemon.reserve import ReserveMonitor
 from pvc_core.daemon.selffence import SelfFence
-from pvc_core.daemon.vmctl import VmController
 from pvc_core.drivers.base import DriverContext, ValidationResult
 from pvc_core.drivers.factory import load_fence_chain, load_hypervisor
 from pvc_core.drivers.hypervisor import DomainState, HypervisorDriver
@@ -101,6 +102,7 @@ class NodeDaemon:
         ctx = NodeContext(self.me, self.config, store, hv, hooks, self.clock,
                           driver_extras=self.driver_extras)
         self.ctx = ctx
+        load_hook_plugins(hooks, self.config)
         caps = hv.capabilities()
         host = hv.host_stats()
         store.nodes.register(self.me, {
@@ -116,7 +118,7 @@ class NodeDaemon:
         self.coordinator = Coordinator(ctx)
         self.coordinator.start()
         self.fence_monitor = FenceMonitor(ctx, self.coordinator.acts_as_primary)
-        self.vms = VmController(ctx)
+        self.vms = LockstepVmController(ctx)
         self.vms.migrator = Migrator(ctx, self.vms)
         self.vms.on_started = lambda _uuid: self.keepalive.nudge()
         self.reconciler = Reconciler(self.vms.reconcile, self.config.timers.reconcile_workers,
@@ -133,6 +135,10 @@ class NodeDaemon:
             self.self_fence.start()
             if self.coordinator.is_coordinator:
                 self.fence_monitor.start()
+        # The N-1 reserve check: on every coordinator, acting only while it is primary.
+        self.reserve = ReserveMonitor(ctx, self.coordinator.acts_as_primary)
+        if self.coordinator.is_coordinator:
+            self._spawn(self.reserve.run, "reserve")
         self._spawn(self._resync_loop, "resync")
         self._spawn(self._console_loop, "console")
         self._set_state(DaemonState.RUN)

@@ -26,6 +26,13 @@ under-reports: a domain becoming active is written *before* its state
 changes in memory, one becoming inactive *after*. A write that fails is
 logged and the driver goes on (the file is for observers, never the
 hypervisor's own truth).
+
+**Control socket.** With the optional ``control_socket`` option (a path
+like ``state_file``'s) the driver also serves the fault injection above,
+and defining or starting a domain by hand, on a Unix socket, so a test can
+drive the hypervisor of a daemon running in another process: see
+:mod:`pvc_plugins.fake.control` and its client
+:class:`~pvc_plugins.fake.control.FakeHypervisorControl`.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from pvc_core.drivers.hypervisor import (
 )
 from pvc_core.errors import AlreadyExists, Conflict, DriverError, NotFound
 from pvc_plugins.fake._recorder import CallRecorder
+from pvc_plugins.fake.control import ControlServer
 
 
 @dataclass
@@ -71,7 +79,9 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
 
     Config: ``memory_mib`` (host memory, default 32768), ``cpus`` (default
     8), ``load1`` (reported load, default 0.0), ``state_file`` (optional:
-    where to publish the domains, see the module docstring).
+    where to publish the domains, see the module docstring),
+    ``control_socket`` (optional: where to serve the fault injection to
+    other processes, see the module docstring).
     """
 
     config_schema: ClassVar[dict[str, Any]] = {
@@ -81,6 +91,7 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
             "cpus": {"type": "integer", "minimum": 1, "default": 8},
             "load1": {"type": "number", "minimum": 0, "default": 0.0},
             "state_file": {"type": "string", "minLength": 1},
+            "control_socket": {"type": "string", "minLength": 1},
         },
         "additionalProperties": False,
     }
@@ -102,6 +113,10 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         self._pid = (os.getpid(), _process_start(os.getpid()))
         with self._cond:
             self._publish()  # a new process: its hypervisor starts empty
+        self._control: ControlServer | None = None
+        control = _state_path(self.config.get("control_socket"), context.state_dir)
+        if control is not None:
+            self._control = ControlServer(self, control)
 
     # -- required ---------------------------------------------------------
 
@@ -195,6 +210,12 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         with self._cond:
             return self._get(uuid).xml
 
+    def close(self) -> None:
+        """Stop serving the control socket (if any). Idempotent."""
+        control, self._control = self._control, None
+        if control is not None:
+            control.close()
+
     # -- fault injection (not part of the interface) ------------------------
 
     def crash(self, uuid: str) -> None:
@@ -217,6 +238,11 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
             dom = self._get(uuid)
             if dom.state is DomainState.SHUTDOWN:
                 self._set_state(dom, DomainState.SHUTOFF)
+
+    def peek(self) -> list[DomainInfo]:
+        """Every domain, for observers: like ``list_domains`` but not recorded as a call."""
+        with self._cond:
+            return sorted((d.info() for d in self._domains.values()), key=lambda i: i.name)
 
     def wait_for_state(self, uuid: str, state: DomainState, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a domain to reach ``state``."""
@@ -274,7 +300,8 @@ def read_state_file(path: Path | str) -> dict[str, Any] | None:
 
 
 def _state_path(value: str | None, state_dir: str | None) -> Path | None:
-    """The state file: absolute, or relative to the node's state directory."""
+    """The state file or control socket: absolute, or relative to the node's state
+    directory."""
     if not value:
         return None
     path = Path(value)

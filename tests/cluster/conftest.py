@@ -2,10 +2,12 @@
 
 ``cluster``: a 3-node local cluster, one daemon process per node (the
 ``fake`` in-memory hypervisor in each), shared by a test module; each test
-defines its own VMs and removes them. ``daemons``: node daemons as objects
-in the test process, for the tests that must reach into a node's
-hypervisor (crash a guest, hang its shutdown, start a VM by hand on the
-wrong node), which no separate process allows with an in-memory hypervisor.
+defines its own VMs and removes them. ``hv_cluster``: a 2-node local
+cluster (one process per node) whose fake hypervisors a test drives from
+outside through their control sockets (``hv_control``: crash a guest, hang
+its shutdown, start a VM by hand on the wrong node), with ``hv_store``.
+``daemons``: node daemons as objects in the test process, for the tests
+that need a daemon configured apart.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pvc_core.states import VMState
 from pvc_core.store import Store
 from pvc_local.cluster import LocalCluster
 from pvc_local.zookeeper import ZooKeeperServer
+from pvc_plugins.fake.control import FakeHypervisorControl
 from pvc_plugins.fake.fence import BMC_REGISTRY_KEY, FakeBmcRegistry
 
 POLL = 0.05
@@ -126,3 +129,46 @@ def daemons(zk_for_daemons: ZooKeeperServer, tmp_path: Path) -> Iterator[DaemonF
     factory = DaemonFactory(zk_for_daemons, tmp_path)
     yield factory
     factory.close()
+
+
+#: Timers of ``hv_cluster``: quick crash restarts (2 tries) and a short shutdown timeout.
+HV_TIMERS = {"keepalive_interval": 0.5, "vm_shutdown_timeout": 6, "restart_max_tries": 2,
+             "restart_backoff": 0.3}
+#: Each ``hv_cluster`` node's fake-hypervisor control socket, in its state directory.
+HV_CONTROL_SOCKET = "hv-control.sock"
+
+
+@pytest.fixture(scope="module")
+def hv_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 2-node local cluster, one ``pvcnoded`` process per node, whose fake
+    hypervisors a test drives through their control sockets (``hv_control``)."""
+    c = LocalCluster(tmp_path_factory.mktemp("hvcluster"))
+    c.up(nodes=2, hypervisor="fake", wait=90, bmc=False, config_overrides={
+        "timers": HV_TIMERS, "hypervisor": {"fake": {"control_socket": HV_CONTROL_SOCKET}}})
+    yield c
+    c.down(timeout=30)
+
+
+@pytest.fixture
+def hv_control(hv_cluster: LocalCluster) -> Callable[[str], FakeHypervisorControl]:
+    """``hv_control("node1")``: a client of that node daemon's fake hypervisor."""
+
+    def control(node: str) -> FakeHypervisorControl:
+        state_dir = Path(hv_cluster.record().node(node).state_dir)
+        return FakeHypervisorControl(state_dir / HV_CONTROL_SOCKET)
+
+    return control
+
+
+@pytest.fixture
+def hv_store(hv_cluster: LocalCluster) -> Iterator[Store]:
+    """A store on ``hv_cluster``; the VMs a test defined are stopped and removed after it."""
+    s = hv_cluster.store()
+    before = set(s.vms.uuids())
+    yield s
+    for vm in set(s.vms.uuids()) - before:
+        s.vms.set_state(vm, VMState.STOP, "test cleanup")
+        wait_for(lambda v=vm: all(v not in running_on(s, n) for n in s.nodes.names()),
+                 30, f"{vm} stopped")
+        s.vms.remove(vm)
+    s.close()

@@ -94,3 +94,21 @@ def test_n_minus_one_reserve() -> None:
     assert not bad.ok and "cannot lose its largest node" in bad.message()
     # nodes that are not ready do not count as capacity
     assert n_minus_one([node("a", domain_state="flushed")]).ok
+
+
+def test_n_minus_one_loses_the_largest_ready_node_and_says_how_much() -> None:
+    nodes = [node("small", memory_total_mib=4096, memory_allocated_mib=2000),
+             node("big", memory_total_mib=32768, memory_allocated_mib=3000),
+             node("mid", memory_total_mib=8192, memory_allocated_mib=7288)]
+    check = n_minus_one(nodes)
+    # 12288 MiB running; without "big" there are 4096 + 8192 = 12288: just enough
+    assert (check.ok, check.needed_mib, check.available_mib, check.largest_node) == (
+        True, 12288, 12288, "big")
+    worse = n_minus_one([*nodes[:2], node("mid", memory_total_mib=8192,
+                                          memory_allocated_mib=7289)])
+    assert not worse.ok
+    assert worse.message() == ("cluster cannot lose its largest node (big): running VMs "
+                               "need 12289 MiB, the other nodes have 12288 MiB")
+    # a dead daemon's node is neither capacity nor a node to lose
+    gone = n_minus_one([*nodes, node("huge", daemon_state="dead", memory_total_mib=65536)])
+    assert gone == check
