@@ -1,4 +1,8 @@
-"""What every request handler needs: the store, the cache, the keys, the audit log."""
+"""What every request handler needs: the store, the cache, the keys, the audit log.
+
+The context also owns the API server's :class:`~pvc_core.hooks.manager.HookManager`
+(the hook plugins named in ``plugins``, loaded by :func:`pvc_api.app.make_app`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pecan
 
 from pvc_api.auth import Caller, KeyRing
 from pvc_core.config import Config
+from pvc_core.hooks.manager import HookManager
 from pvc_core.store import Store
 from pvc_core.store.cache import ClusterCache
 
@@ -28,6 +33,9 @@ class ApiContext:
     memo: dict[Any, bytes] = field(default_factory=dict)
     #: Seconds a ``?wait=true`` request may block at most.
     max_wait: float = 3600.0
+    #: This server's hook plugins (no module-level manager).
+    hooks: HookManager = field(
+        default_factory=lambda: HookManager(logging.getLogger("pvc.api.hooks")))
 
     @property
     def cluster_name(self) -> str:

@@ -31,6 +31,7 @@ def status(ctx: ApiContext) -> dict[str, Any]:
     problems = [f"node {n.record.name} is {n.record.daemon_state.value}"
                 + ("" if n.alive else " (no session)")
                 for n in nodes if n.record.daemon_state is not DaemonState.RUN or not n.alive]
+    problems += present.health_problems(nodes)
     failed = [v.name for v in vms if v.state.state is VMState.FAIL]
     if failed:
         problems.append(f"{len(failed)} VM(s) failed: {', '.join(sorted(failed)[:10])}")

@@ -25,11 +25,19 @@ STAT_FIELDS = ("memory_total_mib", "memory_used_mib", "memory_free_mib",
                "memory_allocated_mib", "memory_provisioned_mib", "vcpus_allocated", "cpus",
                "load", "vms_running", "vms_assigned")
 
+#: One health check of a node, as its last keepalive reported it.
+HEALTH_CHECK: Schema = obj({
+    "plugin": {"type": "string"}, "name": {"type": "string"}, "ok": {"type": "boolean"},
+    "message": {"type": "string"},
+}, required=["plugin", "name", "ok", "message"])
+
 NODE: Schema = obj({
     "name": {"type": "string"}, "daemon_state": {"type": "string"},
     "coordinator_state": {"type": "string"}, "domain_state": {"type": "string"},
     "alive": {"type": "boolean"}, "job": NULLABLE_STR,
     **{f: NULLABLE_NUM for f in STAT_FIELDS},
+    "health": {"type": ["string", "null"], "enum": ["ok", "degraded", None]},
+    "health_checks": array(HEALTH_CHECK),
     "info": {"type": "object"},
 }, required=["name", "daemon_state", "coordinator_state", "domain_state", "alive"])
 NODE_LIST: Schema = array(NODE)

@@ -10,10 +10,10 @@ from pvc_cli import output
 from pvc_cli.commands.base import PvcLister, PvcShowOne, add_wait, job_act
 from pvc_cli.commands.base import act as _act
 
-LIST_COLUMNS = ("name", "daemon_state", "coordinator_state", "domain_state", "alive",
+LIST_COLUMNS = ("name", "daemon_state", "coordinator_state", "domain_state", "alive", "health",
                 "vms_running", "load", "memory_total_mib", "memory_free_mib",
                 "memory_allocated_mib", "vcpus_allocated", "job")
-SHOW_FIRST = ("name", "daemon_state", "coordinator_state", "domain_state", "alive", "job")
+SHOW_FIRST = ("name", "daemon_state", "coordinator_state", "domain_state", "alive", "health", "job")
 JOB_FIRST = ("id", "kind", "state", "params", "progress", "by", "created", "updated")
 JOB_TIMES = ("created", "updated", "started", "finished")
 

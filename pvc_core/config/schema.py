@@ -32,6 +32,8 @@ NODE_REASON = ("must be a lower-case DNS label (a-z, 0-9 and '-', 1-63 character
                "not starting or ending with '-')")
 DRIVER_REASON = ("must be a driver name (a lower-case letter, then a-z, 0-9, '_' or '-'; "
                  "not enabled, driver or drivers)")
+PLUGIN_REASON = ("must be a hook plugin name: an entry point of pvc.plugins (a lower-case "
+                 "letter, then a-z, 0-9, '_' or '-')")
 _NAME_PATTERN = "^[a-z][a-z0-9_-]{0,62}$"
 
 
@@ -80,6 +82,12 @@ def driver_name_schema() -> Schema:
     """A driver's entry-point name; never one of :data:`SUBSYSTEM_KEYS`."""
     return {"type": "string", "pattern": _NAME_PATTERN,
             "not": {"enum": list(SUBSYSTEM_KEYS)}, "x-reason": DRIVER_REASON}
+
+
+def plugin_list_schema() -> Schema:
+    """``plugins``: hook plugins of the ``pvc.plugins`` group enabled by name."""
+    return {"type": "array", "uniqueItems": True, "default": [],
+            "items": {"type": "string", "pattern": _NAME_PATTERN, "x-reason": PLUGIN_REASON}}
 
 
 def _node_list(**extra: Any) -> Schema:
@@ -223,6 +231,7 @@ def core_schema() -> Schema:
             "networking": _subsystem(False, None, multi=True),
             "storage": _subsystem(False, None),
             "dns": _subsystem(False, None),
+            "plugins": plugin_list_schema(),
         },
     }
 

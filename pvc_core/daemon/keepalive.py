@@ -11,10 +11,17 @@ or plugin never delays the beat; it is skipped until it returns):
   in the store, so a stopped VM counts too);
 - per-VM runtime stats of *running* domains only (paused or stopped ones
   are skipped, never waited for);
-- whatever plugins add through ``pvc_collect_keepalive_stats``.
+- whatever plugins add through ``pvc_collect_keepalive_stats``;
+- the health checks plugins give through ``pvc_collect_health_checks``,
+  stored as ``health``: a list of ``{plugin, name, ok, message}`` (see
+  :func:`health_checks`). A plugin that fails, overruns or answers
+  nonsense is one failed check named after it.
 
-Then it bumps the liveness sequence with the stats. The keepalive is the
-last thing to stop when the daemon shuts down.
+The two hooks share what is left of the beat's budget: the statistics get
+half of it, the health checks the rest (so a hung statistics plugin does
+not turn every health check into an overrun). Then it bumps the liveness
+sequence with the stats. The keepalive is the last thing to stop when the
+daemon shuts down.
 """
 
 from __future__ import annotations
@@ -29,10 +36,16 @@ from pvc_core.daemon.bounded import BoundedCaller
 from pvc_core.daemon.context import NodeContext
 from pvc_core.drivers.hypervisor import DomainInfo, DomainState
 from pvc_core.errors import PVCError
+from pvc_core.hooks.results import HookResults
 from pvc_core.store.records import VmRecord
 
 #: A nudged beat waits this long so that many VMs starting at once cost one beat.
 NUDGE_COALESCE = 0.2
+#: The shortest deadline a collector or hook call is given, seconds.
+MIN_DEADLINE = 0.05
+#: At most this many checks are kept per plugin, and this many characters per message.
+MAX_CHECKS_PER_PLUGIN = 50
+MAX_MESSAGE = 300
 
 
 class Keepalive:
@@ -53,6 +66,7 @@ class Keepalive:
                                         daemon=True)
         self.last_stats: dict[str, Any] = {}
         self.beats = 0
+        self._failing: set[tuple[str, str]] = set()
 
     def start(self) -> None:
         self.beat()
@@ -126,10 +140,26 @@ class Keepalive:
         stats.update(memory_provisioned_mib=sum(v.memory_mib for v in assigned),
                      vms_assigned=len(assigned))
         plugins = self.ctx.hooks.call_with_deadline(
-            "pvc_collect_keepalive_stats", max(0.05, deadline.remaining()), node=self.ctx.me)
+            "pvc_collect_keepalive_stats", max(MIN_DEADLINE, deadline.remaining() / 2),
+            node=self.ctx.me)
         stats["plugins"] = {k: v for k, v in plugins.by_plugin().items() if v is not None}
         stats["errors"] += plugins.problems()
+        health_deadline = max(MIN_DEADLINE, deadline.remaining())
+        checks = self.ctx.hooks.call_with_deadline(
+            "pvc_collect_health_checks", health_deadline, node=self.ctx.me)
+        stats["health"] = health_checks(checks, health_deadline)
+        self._log_health(stats["health"])
         return stats
+
+    def _log_health(self, checks: list[dict[str, Any]]) -> None:
+        """Log a check when it starts failing and when it passes again."""
+        failing = {(c["plugin"], c["name"]): c["message"] for c in checks if not c["ok"]}
+        for plugin, name in sorted(set(failing) - self._failing):
+            self.log.warning("health check %s/%s failing: %s", plugin, name,
+                             failing[(plugin, name)])
+        for plugin, name in sorted(self._failing - set(failing)):
+            self.log.info("health check %s/%s no longer failing", plugin, name)
+        self._failing = set(failing)
 
     def _vm_stats(self, running: list[DomainInfo], deadline: Deadline) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -143,3 +173,68 @@ class Keepalive:
             out[dom.uuid] = {"cpu_time_ns": s.cpu_time_ns, "memory_mib": s.memory_mib,
                              "vcpus": s.vcpus}
         return out
+
+
+def _check(plugin: str, name: str, ok: bool, message: str) -> dict[str, Any]:
+    return {"plugin": plugin, "name": name, "ok": ok, "message": message[:MAX_MESSAGE]}
+
+
+def _invalid(item: object) -> str | None:
+    """Why ``item`` is not a health check (None when it is one)."""
+    if not isinstance(item, dict):
+        return f"is {type(item).__name__}, not a mapping"
+    name, ok, message = item.get("name"), item.get("ok"), item.get("message")
+    if not isinstance(name, str) or not name:
+        return "has no name (a non-empty string)"
+    if not isinstance(ok, bool):
+        return f"{name!r}: ok must be true or false"
+    if not isinstance(message, str):
+        return f"{name!r}: message must be a string"
+    return None
+
+
+def health_checks(results: HookResults, deadline_s: float) -> list[dict[str, Any]]:
+    """The checks of one ``pvc_collect_health_checks`` call, as the keepalive stores them.
+
+    Each is ``{"plugin", "name", "ok", "message"}``, in call order. A plugin
+    that raised, overran ``deadline_s``, was still busy with its previous
+    call, or returned something that is not a list of checks becomes one
+    failed check named after the plugin; an invalid item of an otherwise
+    valid list becomes such a failed check too, the valid items are kept.
+    A plugin returning None has no checks. At most
+    :data:`MAX_CHECKS_PER_PLUGIN` checks are kept per plugin and messages
+    are cut at :data:`MAX_MESSAGE` characters.
+    """
+    out: list[dict[str, Any]] = []
+    for value in results.values:
+        plugin, checks = value.plugin, value.value
+        if checks is None:
+            continue
+        if not isinstance(checks, list | tuple):
+            out.append(_check(plugin, plugin, False, f"plugin {plugin} returned "
+                              f"{type(checks).__name__}, not a list of health checks"))
+            continue
+        kept: list[dict[str, Any]] = []
+        for index, item in enumerate(checks):
+            reason = _invalid(item)
+            if reason is not None:
+                kept.append(_check(plugin, plugin, False,
+                                   f"plugin {plugin}: health check #{index} {reason}"))
+            else:
+                kept.append(_check(plugin, item["name"], item["ok"], item["message"]))
+        if len(kept) > MAX_CHECKS_PER_PLUGIN:
+            kept = kept[:MAX_CHECKS_PER_PLUGIN - 1] + [_check(
+                plugin, plugin, False, f"plugin {plugin} returned {len(kept)} health checks; "
+                f"only the first {MAX_CHECKS_PER_PLUGIN - 1} are kept")]
+        out += kept
+    for failure in results.failed:
+        out.append(_check(failure.plugin, failure.plugin, False,
+                          f"plugin {failure.plugin} raised {type(failure.error).__name__}: "
+                          f"{failure.error}"))
+    for plugin in results.overran:
+        out.append(_check(plugin, plugin, False, f"plugin {plugin} did not answer within "
+                          f"{deadline_s:.2g}s"))
+    for plugin in results.busy:
+        out.append(_check(plugin, plugin, False, f"plugin {plugin} is still running an "
+                          "earlier health check"))
+    return out

@@ -1,8 +1,12 @@
 """The hook manager: a pluggy PluginManager behind a small, safe facade.
 
-The node daemon (and the API application) each own one :class:`HookManager`;
-there is no module-level manager, so several daemons can live in one
-process with separate plugins.
+Each node daemon owns one :class:`HookManager` (``NodeContext.hooks``) holding
+its enabled drivers that implement hooks and the hook plugins named in
+configuration; each API server owns another (``ApiContext.hooks``) holding
+the configured hook plugins, asked once for ``pvc_api_controllers``. There is
+no module-level manager, so several daemons can live in one process with
+separate plugins. :func:`pvc_core.daemon.plugins.load_hook_plugins` loads the
+configured plugins into a manager.
 
 Hooks that may block (see :func:`pvc_core.hooks.specs.may_block`) are called
 with :meth:`HookManager.call_with_deadline`: every implementation runs in its
@@ -27,7 +31,7 @@ from typing import Any
 import pluggy
 
 from pvc_core.drivers.factory import load_entry_point
-from pvc_core.errors import PVCError
+from pvc_core.errors import DriverLoadError, PVCError
 from pvc_core.hooks import specs
 from pvc_core.hooks.results import HookFailure, HookRefused, HookResults, HookValue
 
@@ -98,13 +102,33 @@ class HookManager:
         Only the named entry points are imported (like drivers: a broken
         plugin that is not enabled is ignored). A loaded class is
         instantiated without arguments; a module or object is registered
-        as is. Raises DriverLoadError for a missing or broken plugin.
+        as is, under its entry-point name. Raises DriverLoadError for a
+        plugin that is missing, fails to import or to instantiate, does not
+        match the hook specifications, or whose name is taken; the plugins
+        this call registered before the failure are unregistered again.
         """
-        loaded = []
-        for name in names:
-            obj = load_entry_point(group, name, f"hook plugin {name!r}")
-            self.register(obj() if isinstance(obj, type) else obj, name)
-            loaded.append(name)
+        loaded: list[str] = []
+        try:
+            for name in names:
+                what = f"hook plugin {name!r}"
+                obj = load_entry_point(group, name, what)
+                if isinstance(obj, type):
+                    try:
+                        obj = obj()
+                    except Exception as exc:
+                        raise DriverLoadError(
+                            f"{what} ({group}) failed to initialise: "
+                            f"{type(exc).__name__}: {exc}") from exc
+                try:
+                    self.register(obj, name)
+                except (pluggy.PluginValidationError, ValueError) as exc:
+                    raise DriverLoadError(f"{what} ({group}) cannot be registered: "
+                                          f"{_one_line(str(exc))}") from exc
+                loaded.append(name)
+        except BaseException:
+            for name in loaded:
+                self.unregister(name)
+            raise
         return loaded
 
     # -- calls ------------------------------------------------------------
@@ -225,6 +249,10 @@ class HookManager:
         for name in results.busy:
             self.log.warning("hook %s: plugin %r is still running its previous call; skipped",
                              results.hook, name)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _run(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> HookValue | HookFailure:

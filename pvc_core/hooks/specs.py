@@ -142,31 +142,32 @@ def pvc_collect_keepalive_stats(node: str) -> dict[str, Any]:
 def pvc_collect_health_checks(node: str) -> list[dict[str, Any]]:
     """Health checks of ``node`` (this node).
 
-    Return a list of dicts with keys ``name`` (str), ``ok`` (bool) and
-    ``message`` (str), optionally ``delta`` (int, health points lost).
-    Called with the keepalive; an overrun is reported as a failed check.
+    Return a list of dicts with keys ``name`` (str, unique within the
+    plugin), ``ok`` (bool) and ``message`` (str, what an operator should
+    know). Called every keepalive interval with a deadline; the keepalive
+    stores the checks in the node's keepalive record and any failing check
+    makes the node's health ``degraded``. A plugin that raises, overruns,
+    is still busy with its previous call or returns something else is
+    reported as one failed check named after the plugin.
     """
     raise NotImplementedError  # a specification, never called
 
 
-# -- extensions of the API and CLI --------------------------------------------
+# -- extensions of the API ----------------------------------------------------
 
 
 @hookspec
 def pvc_api_controllers() -> dict[str, Any]:
-    """Extra REST controllers: a dict of URL path (under ``/api/v1``) to controller.
+    """Extra REST controllers: a dict of resource name to controller.
 
-    Called once when the API application is built; must return at once.
-    """
-    raise NotImplementedError  # a specification, never called
-
-
-@hookspec
-def pvc_cli_commands() -> list[Any]:
-    """Extra CLI commands: a list of ``(name, command class)`` pairs.
-
-    Called once when the CLI builds its command table; must return at
-    once. Commands may also come from the ``pvc.cli`` entry-point groups.
+    Called once when the API server builds its application. Each value is a
+    ``pecan.rest.RestController`` instance (or subclass, instantiated
+    without arguments) mounted at ``/api/v1/<name>``, the way the
+    ``pvc.api.controllers`` entry points are. A name that is not a
+    lower-case resource name or that a core resource, an entry-point
+    controller or another plugin already uses stops the API at start. Must
+    return at once. (CLI commands come from the ``pvc.cli`` entry-point
+    groups, not from hooks: the CLI runs without a cluster configuration.)
     """
     raise NotImplementedError  # a specification, never called
 

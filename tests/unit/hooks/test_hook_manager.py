@@ -207,7 +207,7 @@ def test_non_blocking_call(hooks: HookManager, caplog: pytest.LogCaptureFixture)
 
 def test_blocking_hook_refuses_a_plain_call(hooks: HookManager) -> None:
     assert hooks.may_block("pvc_collect_keepalive_stats")
-    assert not hooks.may_block("pvc_cli_commands")
+    assert not hooks.may_block("pvc_api_controllers")
     with pytest.raises(TypeError, match="may block: use call_with_deadline"):
         hooks.call("pvc_collect_keepalive_stats", node="hv1")
 

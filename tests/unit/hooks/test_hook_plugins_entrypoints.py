@@ -22,6 +22,17 @@ class Counter:
     @hookimpl
     def pvc_collect_keepalive_stats(self, node):
         return {"counter": 1}
+
+
+class Unknown:
+    @hookimpl
+    def pvc_no_such_hook(self, node):
+        return None
+
+
+class Explodes:
+    def __init__(self):
+        raise RuntimeError("no config file")
 '''
 
 
@@ -31,6 +42,8 @@ def plugins(fake_dist: FakeDistInstaller) -> FakeDistInstaller:
         "health": "thirdparty_hooks_mod",
         "counter": "thirdparty_hooks_mod:Counter",
         "broken": "no_such_hooks_module",
+        "unknown": "thirdparty_hooks_mod:Unknown",
+        "explodes": "thirdparty_hooks_mod:Explodes",
     }}, {"thirdparty_hooks_mod": MODULE})
     return fake_dist
 
@@ -53,5 +66,28 @@ def test_broken_plugin_enabled_fails_clearly(plugins: FakeDistInstaller) -> None
 
 
 def test_missing_plugin_names_known_ones(plugins: FakeDistInstaller) -> None:
-    with pytest.raises(DriverLoadError, match="'nope' is not installed .*broken, counter, health"):
+    with pytest.raises(DriverLoadError, match="'nope' is not installed .*broken, counter, "
+                                              "explodes, health, health_basic, unknown"):
         HookManager().load_entrypoints(["nope"])
+
+
+def test_plugin_that_matches_no_spec_fails_and_rolls_back(plugins: FakeDistInstaller) -> None:
+    hooks = HookManager()
+    with pytest.raises(DriverLoadError, match="hook plugin 'unknown' .pvc.plugins. cannot be "
+                                              "registered: .*pvc_no_such_hook"):
+        hooks.load_entrypoints(["health", "unknown"])
+    assert hooks.plugin_names() == []  # "health" was registered, then removed again
+
+
+def test_plugin_class_that_cannot_be_instantiated(plugins: FakeDistInstaller) -> None:
+    with pytest.raises(DriverLoadError, match="hook plugin 'explodes' .pvc.plugins. failed to "
+                                              "initialise: RuntimeError: no config file"):
+        HookManager().load_entrypoints(["explodes"])
+
+
+def test_a_name_registered_twice_fails_clearly(plugins: FakeDistInstaller) -> None:
+    hooks = HookManager()
+    hooks.load_entrypoints(["health"])
+    with pytest.raises(DriverLoadError, match="hook plugin 'health' .* cannot be registered"):
+        hooks.load_entrypoints(["counter", "health"])
+    assert hooks.plugin_names() == ["health"]

@@ -13,7 +13,7 @@ EXPECTED = {
     "pvc_node_started", "pvc_became_primary", "pvc_relinquishing_primary",
     "pvc_vm_about_to_start", "pvc_vm_stopped", "pvc_node_fenced",
     "pvc_collect_keepalive_stats", "pvc_collect_health_checks",
-    "pvc_api_controllers", "pvc_cli_commands",
+    "pvc_api_controllers",
 }
 
 
@@ -28,7 +28,7 @@ def test_every_spec_has_a_real_docstring() -> None:
 
 
 def test_blocking_marks() -> None:
-    assert specs.blocking_hooks() == EXPECTED - {"pvc_api_controllers", "pvc_cli_commands"}
+    assert specs.blocking_hooks() == EXPECTED - {"pvc_api_controllers"}
 
 
 def test_specs_register_with_pluggy() -> None:
