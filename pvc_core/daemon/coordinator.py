@@ -3,7 +3,9 @@
 A node listed in ``cluster.coordinators`` is ``secondary`` and contends for
 primary through :mod:`pvc_core.coordination.election`; any other node is
 ``client``. Contention, planned moves (relinquish → takeover → primary in
-lockstep through the lock queue), session loss (services dropped at once,
+lockstep through the lock queue, each step under the write side of the
+primary-transition read/write lock, whose read side flushes take to wait for
+a takeover to complete), session loss (services dropped at once,
 from a worker thread) and crashes (replaced when the session expires) are
 described in docs/coordinator.md, with what each state answers:
 ``is_primary()`` (takeover completed, services up), ``acts_as_primary()``
@@ -18,6 +20,8 @@ import dataclasses
 import queue
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +37,7 @@ from pvc_core.coordination.election import (
     judge,
     stale_claims,
 )
+from pvc_core.coordination.lock import ReadWriteLock
 from pvc_core.daemon.context import NodeContext
 from pvc_core.errors import PVCError, VersionConflict
 from pvc_core.hooks.results import HookResults
@@ -93,6 +98,8 @@ class Coordinator:
         #: How long one queueing for the lock lasts before it is renewed.
         self.lock_wait = max(30.0, 3 * session)
         self.election = PrimaryElection(self.zk, ctx.store.ks, ctx.me, clock=ctx.clock)
+        self.transition_lock = ReadWriteLock(self.zk, ctx.store.ks.transition_lock(), ctx.me,
+                                             clock=ctx.clock).write_lock()
         #: The last state changes, oldest first (for tests and diagnostics).
         self.history: deque[Transition] = deque(maxlen=200)
         self._cond = threading.Condition()
@@ -331,7 +338,37 @@ class Coordinator:
         self._decide("yield", request=request.id, target=request.target,
                      source=request.source)
 
+    @contextmanager
+    def _transition(self, what: str) -> Iterator[None]:
+        """Hold the write side of the primary-transition lock while ``what`` runs.
+
+        Readers (a flush or ready job about to start) queue behind it, so they
+        start only once the relinquish or takeover has completed; a relinquish
+        keeps it until the primary lock is released, so the takeover that
+        follows starts after it. Readers hold it for an instant, so the wait
+        is short; if it is not taken within ``hook_deadline`` (a reader's
+        session is hanging), the step goes on without it: a primary matters
+        more than a flush's start.
+        """
+        held = False
+        try:
+            held = self.transition_lock.acquire(timeout=self.hook_deadline)
+        except PVCError as exc:
+            self.log.warning("%s without the primary-transition lock: %s", what, exc)
+        try:
+            yield
+        finally:
+            if held:
+                try:
+                    self.transition_lock.release()
+                except PVCError as exc:  # it vanishes with the session anyway
+                    self.log.warning("releasing the primary-transition lock: %s", exc)
+
     def _takeover(self, request: PrimaryRequest | None) -> None:
+        with self._transition("takeover"):
+            self._takeover_steps(request)
+
+    def _takeover_steps(self, request: PrimaryRequest | None) -> None:
         gen = self._gen_now()
         reason = (f"planned move: {request.describe()}" if request is not None
                   else "won the primary lock")
@@ -406,6 +443,10 @@ class Coordinator:
 
     def _relinquish(self, reason: str) -> None:
         """Planned step-down: services down while still holding the lock, then release."""
+        with self._transition("relinquish"):
+            self._relinquish_steps(reason)
+
+    def _relinquish_steps(self, reason: str) -> None:
         gen = self._gen_now()
         if self.state is C.PRIMARY:
             self._set(C.RELINQUISH, gen, reason, guarded=True)

@@ -29,7 +29,7 @@ from pvc_core.clock import SystemClock
 from pvc_core.config import parse_config
 from pvc_core.coordination.election import HOLDS_PRIMARY, read_request, write_request
 from pvc_core.coordination.liveness import Liveness
-from pvc_core.coordination.lock import Lock
+from pvc_core.coordination.lock import Lock, ReadWriteLock
 from pvc_core.daemon.context import NodeContext
 from pvc_core.daemon.coordinator import Coordinator
 from pvc_core.drivers.base import DriverContext
@@ -72,10 +72,14 @@ class Journal:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.events: list[tuple[float, str, str]] = []
+        #: (node, what) -> who held the primary-transition write lock at that moment
+        self.transition: dict[tuple[str, str], list[str]] = {}
 
-    def add(self, node: str, what: str) -> None:
+    def add(self, node: str, what: str, transition: list[str] | None = None) -> None:
         with self._lock:
             self.events.append((time.monotonic(), node, what))
+            if transition is not None:
+                self.transition[(node, what)] = transition
 
     def of(self, node: str, what: str, after: float = 0.0) -> list[float]:
         with self._lock:
@@ -99,19 +103,24 @@ class Journal:
 class Services:
     """A floating-services plugin: "up" when its hook starts, "down" when its hook ends."""
 
-    def __init__(self, journal: Journal, fail_up: bool = False) -> None:
+    def __init__(self, journal: Journal, fail_up: bool = False,
+                 probe: Callable[[], list[str]] | None = None) -> None:
         self.journal = journal
         self.fail_up = fail_up
+        self.probe = probe
+
+    def _transition(self) -> list[str] | None:
+        return self.probe() if self.probe is not None else None
 
     @hookimpl
     def pvc_became_primary(self, node: str) -> None:
-        self.journal.add(node, "up")
+        self.journal.add(node, "up", self._transition())
         if self.fail_up:
             raise RuntimeError("floating IP device missing")
 
     @hookimpl
     def pvc_relinquishing_primary(self, node: str) -> None:
-        self.journal.add(node, "down")
+        self.journal.add(node, "down", self._transition())
 
 
 # -- a TCP proxy that can cut one node off ------------------------------------------
@@ -283,8 +292,8 @@ def cluster(zk_factory: Callable[..., ZkClient], zk_hosts: str
     admin.schema.initialise()
 
     def make(coordinators: list[str], clients: tuple[str, ...] = (),
-             proxied: tuple[str, ...] = (), fail_up: tuple[str, ...] = ()
-             ) -> tuple[dict[str, Node], Store]:
+             proxied: tuple[str, ...] = (), fail_up: tuple[str, ...] = (),
+             probe_transition: bool = False) -> tuple[dict[str, Node], Store]:
         journal = Journal()
         names = [*coordinators, *clients]
         out = {}
@@ -312,7 +321,8 @@ def cluster(zk_factory: Callable[..., ZkClient], zk_hosts: str
                 "timers": {"keepalive_interval": 0.5}, "fencing": {"enabled": False},
                 "hypervisor": {"driver": "fake"}})
             hooks = HookManager()
-            services = Services(journal, fail_up=name in fail_up)
+            probe = (lambda store=store: transition_holders(store)) if probe_transition else None
+            services = Services(journal, fail_up=name in fail_up, probe=probe)
             hooks.register(services, "services")
             hv = FakeHypervisorDriver({}, DriverContext(node=name))
             node = Node(name, NodeContext(name, config, store, hv, hooks, SystemClock()),
@@ -334,6 +344,11 @@ def cluster(zk_factory: Callable[..., ZkClient], zk_hosts: str
 
 def journal_of(nodes: dict[str, Node]) -> Journal:
     return next(iter(nodes.values())).services.journal
+
+
+def transition_holders(store: Store) -> list[str]:
+    """Who holds the write side of the primary-transition read/write lock."""
+    return ReadWriteLock(store.zk, store.ks.transition_lock(), "probe").write_lock().holders()
 
 
 def primaries(coordinators: list[Coordinator]) -> list[str]:
@@ -426,7 +441,7 @@ def test_contending_secondaries_elect_exactly_one_primary(
 
 def test_planned_handover_walks_relinquish_takeover_primary_in_lockstep(
         cluster: Callable[..., tuple[dict[str, Node], Store]]) -> None:
-    nodes, store = cluster(["hv1", "hv2", "hv3"], clients=("cl1",))
+    nodes, store = cluster(["hv1", "hv2", "hv3"], clients=("cl1",), probe_transition=True)
     a = nodes["hv1"].coordinator()
     a.start()
     assert a.wait_primary(10)
@@ -467,6 +482,10 @@ def test_planned_handover_walks_relinquish_takeover_primary_in_lockstep(
     assert len(down) == 1 and len(up) == 1 and down[0] < up[0]
     assert journal.of("hv3", "up") == []
     assert journal.overlaps() == []
+    # each step ran under the write side of the primary-transition lock, now free
+    assert journal.transition[("hv1", "down")] == ["hv1"]
+    assert journal.transition[("hv2", "up")] == ["hv2"]
+    assert transition_holders(store) == []
     # the store agrees, and every step is in the decision log
     assert store.cluster.get_primary().value == "hv2"
     assert record_states(store) == {"hv1": C.SECONDARY, "hv2": C.PRIMARY,
