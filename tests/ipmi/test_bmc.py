@@ -90,7 +90,11 @@ def test_netns_victims(tmp_path: Path) -> None:
                      ["ip", "netns", "exec", name, "sleep", "60"]):  # not a QEMU
             started.append(subprocess.Popen(argv))  # noqa: S603
         guest, other, not_qemu = started
-        wait_for(lambda: len(netns_pids(name, "")) == 2, 10, "both processes in the namespace")
+        # `ip netns exec` joins the namespace and then execs: until both have exec'd,
+        # a process in the namespace may still be called "ip"
+        wait_for(lambda: sorted(netns_pids(name, "")) == sorted([guest.pid, not_qemu.pid])
+                 and netns_pids(name, "sleep") == [not_qemu.pid], 10,
+                 "both processes in the namespace, exec'd")
         assert netns_pids(name) == [guest.pid]  # ip netns exec execs: same PID
         assert kill_victims(config(tmp_path, kill_netns=name)) == [guest.pid]
         assert guest.wait(5) == -9
