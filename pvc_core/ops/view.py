@@ -68,6 +68,34 @@ def vm_view(vm: VmRecord) -> VmView:
 
 def read_view(store: Store) -> ClusterView:
     """Read nodes, their keepalive stats and all VMs (pipelined reads)."""
+    nodes, stats = _nodes_and_stats(store)
+    return ClusterView(nodes, stats, store.vms.all())
+
+
+def reported_node_views(store: Store) -> list[NodeView]:
+    """NodeViews from the node records and their last keepalives only.
+
+    Allocated memory, vCPUs and running VMs are what each node reported
+    running; no VM is read, so this costs two round trips however many VMs
+    the cluster has (for checks run every interval, such as the N-1 reserve).
+    """
+    nodes, stats = _nodes_and_stats(store)
+    out = []
+    for name, rec in sorted(nodes.items()):
+        st = stats[name]
+        out.append(NodeView(
+            name=name, daemon_state=rec.daemon_state.value,
+            domain_state=rec.domain_state.value,
+            memory_total_mib=int(st.get("memory_total_mib")
+                                 or rec.info.get("memory_total_mib", 0)),
+            memory_allocated_mib=int(st.get("memory_allocated_mib") or 0),
+            memory_provisioned_mib=int(st.get("memory_provisioned_mib") or 0),
+            load=float(st.get("load", 0.0)), vcpus_allocated=int(st.get("vcpus_allocated") or 0),
+            vms_running=int(st.get("vms_running") or 0)))
+    return out
+
+
+def _nodes_and_stats(store: Store) -> tuple[dict[str, NodeRecord], dict[str, dict[str, Any]]]:
     nodes = {n.name: n for n in store.nodes.all()}
     names = sorted(nodes)
     results = store.zk.get_many([store.ks.node_keepalive(n) for n in names])
@@ -75,7 +103,7 @@ def read_view(store: Store) -> ClusterView:
     for name, result in zip(names, results, strict=True):
         doc = decode(result[0], name) if result else None
         stats[name] = dict((doc or {}).get("stats") or {})
-    return ClusterView(nodes, stats, store.vms.all())
+    return nodes, stats
 
 
 def reported_running(store: Store, node: str) -> set[str]:

@@ -42,9 +42,9 @@ class World:
         self.primary = True
         self.faults = Faults()
         self.decisions: list[tuple[str, str]] = []
-        monkeypatch.setattr(reserve, "read_view", lambda _store: SimpleNamespace(
-            node_views=lambda: [NodeView(n, memory_total_mib=4096, memory_allocated_mib=a)
-                                for n, a in self.allocated.items()]))
+        monkeypatch.setattr(reserve, "reported_node_views", lambda _store: [
+            NodeView(n, memory_total_mib=4096, memory_allocated_mib=a)
+            for n, a in self.allocated.items()])
         ctx: Any = SimpleNamespace(
             config=SimpleNamespace(timers=SimpleNamespace(keepalive_interval=1.0)),
             store=SimpleNamespace(faults=self.faults),
