@@ -110,6 +110,9 @@ class Migrator:
                     return None
                 self.log.warning("%s: live migration to %s failed (%s): falling back to a "
                                  "shutdown migration", rec.name, target, exc)
+                self.ctx.decide("migration", f"live to {target} failed: falling back to "
+                                "shutdown", vm=rec.uuid, source=self.ctx.me, target=target,
+                                reason=str(exc))
             else:
                 self.vms.restarts.stopped(rec.uuid)
                 self.vms.lease(rec.uuid).hand_over(target)

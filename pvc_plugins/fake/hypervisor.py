@@ -33,6 +33,20 @@ and defining or starting a domain by hand, on a Unix socket, so a test can
 drive the hypervisor of a daemon running in another process: see
 :mod:`pvc_plugins.fake.control` and its client
 :class:`~pvc_plugins.fake.control.FakeHypervisorControl`.
+
+**Live migration.** Off by default (``capabilities().live_migration`` is
+False, ``migration_uri()`` None, ``migrate`` raises NotSupported). With
+``live_migration: true`` the driver registers itself as ``fake://NODE`` in
+the :class:`~pvc_plugins.fake.livemigration.FakeMigrationRegistry` found in
+``context.extras["fake_hypervisors"]`` (a private one without it, so
+migrations to other nodes then fail) and ``migrate`` moves a running or
+paused domain, at once, to the driver registered at the target URI: same
+UUID, XML, state and boot (:meth:`FakeHypervisorDriver.boot_id`), defined
+there and undefined here, as libvirt's ``PERSIST_DEST | UNDEFINE_SOURCE``.
+Only fake hypervisors in the same process can migrate to each other. The
+target's state file is written before the source's. Fault injection:
+``fail_migrate`` (UUIDs, or :data:`ALL_DOMAINS`, whose migration raises
+DriverError and leaves the domain running here).
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ import json
 import os
 import tempfile
 import threading
+import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +70,24 @@ from pvc_core.drivers.hypervisor import (
     HostStats,
     HypervisorDriver,
 )
-from pvc_core.errors import AlreadyExists, Conflict, DriverError, NotFound
+from pvc_core.errors import (
+    AlreadyExists,
+    Conflict,
+    DriverError,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+)
 from pvc_plugins.fake._recorder import CallRecorder
 from pvc_plugins.fake.control import ControlServer
+from pvc_plugins.fake.livemigration import (
+    MIGRATION_REGISTRY_KEY,
+    FakeMigrationRegistry,
+    migration_uri,
+)
+
+#: In ``fail_migrate``: every live migration from this hypervisor fails.
+ALL_DOMAINS = "*"
 
 
 @dataclass
@@ -68,6 +98,9 @@ class _Domain:
     vcpus: int
     xml: str
     state: DomainState = DomainState.SHUTOFF
+    #: A new value each time the guest boots (None while it never ran); a live
+    #: migration carries it over, a restart or a shutdown migration does not.
+    boot_id: str | None = None
 
     def info(self) -> DomainInfo:
         return DomainInfo(uuid=self.uuid, name=self.name, state=self.state,
@@ -81,7 +114,9 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
     8), ``load1`` (reported load, default 0.0), ``state_file`` (optional:
     where to publish the domains, see the module docstring),
     ``control_socket`` (optional: where to serve the fault injection to
-    other processes, see the module docstring).
+    other processes, see the module docstring), ``live_migration``
+    (default false: live migration between the fake hypervisors of one
+    process, see the module docstring).
     """
 
     config_schema: ClassVar[dict[str, Any]] = {
@@ -92,6 +127,7 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
             "load1": {"type": "number", "minimum": 0, "default": 0.0},
             "state_file": {"type": "string", "minLength": 1},
             "control_socket": {"type": "string", "minLength": 1},
+            "live_migration": {"type": "boolean"},  # no default: off, and not filled in
         },
         "additionalProperties": False,
     }
@@ -108,11 +144,24 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         self.hang_shutdown: set[str] = set()
         #: UUIDs whose start fails with DriverError (tests add to it).
         self.fail_start: set[str] = set()
+        #: UUIDs (or ALL_DOMAINS) whose live migration fails with DriverError.
+        self.fail_migrate: set[str] = set()
         self.state_file = _state_path(self.config.get("state_file"), context.state_dir)
         self._state_seq = 0
         self._pid = (os.getpid(), _process_start(os.getpid()))
         with self._cond:
             self._publish()  # a new process: its hypervisor starts empty
+        self._uri = migration_uri(context.node)
+        shared = context.extras.get(MIGRATION_REGISTRY_KEY)
+        #: Where this driver is registered for live migration (None: it cannot migrate).
+        self.registry: FakeMigrationRegistry[FakeHypervisorDriver] | None = None
+        self._private_registry = not isinstance(shared, FakeMigrationRegistry)
+        if self.config.get("live_migration", False):
+            registry: FakeMigrationRegistry[FakeHypervisorDriver] = (
+                shared if isinstance(shared, FakeMigrationRegistry)
+                else FakeMigrationRegistry())
+            registry.register(self._uri, self)  # AlreadyExists: another driver is there
+            self.registry = registry
         self._control: ControlServer | None = None
         control = _state_path(self.config.get("control_socket"), context.state_dir)
         if control is not None:
@@ -122,10 +171,16 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
 
     def validate(self) -> ValidationResult:
         self._record("validate")
-        return ValidationResult(True, f"fake hypervisor for {self.context.node}")
+        text = f"fake hypervisor for {self.context.node}"
+        if self.registry is not None:
+            text += f"; live migration at {self._uri}"
+            if self._private_registry:
+                text += (f" (no shared registry in context.extras[{MIGRATION_REGISTRY_KEY!r}]:"
+                         " migrations to other nodes will fail)")
+        return ValidationResult(True, text)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(live_migration=False, console_log=False)
+        return Capabilities(live_migration=self.registry is not None, console_log=False)
 
     def host_stats(self) -> HostStats:
         self._record("host_stats")
@@ -156,7 +211,8 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
             old = self._domains.get(parsed.uuid)
             dom = _Domain(uuid=parsed.uuid, name=parsed.name, memory_mib=parsed.memory_mib,
                           vcpus=parsed.vcpus, xml=parsed.xml,
-                          state=old.state if old else DomainState.SHUTOFF)
+                          state=old.state if old else DomainState.SHUTOFF,
+                          boot_id=old.boot_id if old else None)
             self._domains[dom.uuid] = dom
             self._publish()
             return dom.info()
@@ -183,6 +239,7 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
                 raise DriverError(
                     f"domain {dom.name} needs {dom.memory_mib} MiB; "
                     f"{self.memory_mib - used} MiB free on {self.context.node}")
+            dom.boot_id = uuidlib.uuid4().hex
             self._set_state(dom, DomainState.RUNNING)
 
     def shutdown(self, uuid: str, timeout: float) -> bool:
@@ -210,11 +267,53 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         with self._cond:
             return self._get(uuid).xml
 
+    def migrate(self, uuid: str, target_uri: str, *, max_downtime_ms: int,
+                timeout: float) -> None:
+        """Move a running (or paused) domain to the fake hypervisor at ``target_uri``.
+
+        At once and atomically: the domain is defined and active there, with
+        the same UUID, XML, state and boot, and no longer defined here. Raises
+        NotSupported without ``live_migration``, InvalidInput for bad limits
+        or this node's own URI, NotFound, Conflict when the domain is not
+        running or paused, DriverError when no fake hypervisor answers at
+        ``target_uri``, when the target cannot take the domain (no room, the
+        name taken, already active there), or for an injected fault
+        (``fail_migrate``); on every error the domain stays here untouched.
+        """
+        self._record("migrate", uuid, target_uri, max_downtime_ms, timeout)
+        if self.registry is None:
+            raise NotSupported(f"the fake hypervisor of {self.context.node} has no live "
+                               "migration (config live_migration)")
+        if max_downtime_ms < 0 or timeout <= 0:
+            raise InvalidInput(f"migrate: max_downtime_ms={max_downtime_ms} and "
+                               f"timeout={timeout} must be >= 0 and > 0")
+        if target_uri == self._uri:
+            raise InvalidInput(f"migrate {uuid}: {target_uri} is this node")
+        with self.registry.transfer(target_uri) as target, self._cond, target._cond:
+            dom = self._get(uuid)
+            if dom.state not in (DomainState.RUNNING, DomainState.PAUSED):
+                raise Conflict(f"migrate {dom.name}: the domain is {dom.state}, not running")
+            if uuid in self.fail_migrate or ALL_DOMAINS in self.fail_migrate:
+                raise DriverError(f"live migration of {dom.name} to {target_uri} failed "
+                                  "(injected fault)")
+            target._arrive(dom, self._uri)
+            del self._domains[uuid]
+            self.registry.moved(uuid, self._uri, target_uri)
+            self._publish()
+            self._cond.notify_all()
+
+    def migration_uri(self) -> str | None:
+        """``fake://NODE`` with ``live_migration``, else None."""
+        return self._uri if self.registry is not None else None
+
     def close(self) -> None:
-        """Stop serving the control socket (if any). Idempotent."""
+        """Stop serving the control socket (if any) and leave the migration
+        registry (if in one). Idempotent."""
         control, self._control = self._control, None
         if control is not None:
             control.close()
+        if self.registry is not None:
+            self.registry.unregister(self._uri, self)
 
     # -- fault injection (not part of the interface) ------------------------
 
@@ -244,6 +343,15 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         with self._cond:
             return sorted((d.info() for d in self._domains.values()), key=lambda i: i.name)
 
+    def boot_id(self, uuid: str) -> str | None:
+        """The identifier of the guest's current boot (None if it never ran).
+
+        A live migration keeps it; every start from shut off makes a new one,
+        so a guest that kept running through a migration keeps its boot id.
+        """
+        with self._cond:
+            return self._get(uuid).boot_id
+
     def wait_for_state(self, uuid: str, state: DomainState, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a domain to reach ``state``."""
         with self._cond:
@@ -258,6 +366,29 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         except KeyError:
             raise NotFound(f"no domain with UUID {uuid} on {self.context.node}") from None
 
+    def _arrive(self, dom: _Domain, source: str) -> None:
+        """Take over ``dom``, active, from the hypervisor at ``source``; the caller
+        holds this driver's ``_cond`` (and the migration slot). DriverError (and
+        nothing changed) when it cannot."""
+        for other in self._domains.values():
+            if other.name == dom.name and other.uuid != dom.uuid:
+                raise DriverError(f"live migration of {dom.name} to {self.context.node}: "
+                                  f"the name is taken there by {other.uuid}")
+        old = self._domains.get(dom.uuid)
+        if old is not None and old.state.active:
+            raise DriverError(f"live migration of {dom.name}: already {old.state} on "
+                              f"{self.context.node}")
+        used = sum(d.memory_mib for d in self._domains.values() if d.state.active)
+        if used + dom.memory_mib > self.memory_mib:
+            raise DriverError(f"live migration of {dom.name} to {self.context.node}: needs "
+                              f"{dom.memory_mib} MiB, {self.memory_mib - used} MiB free")
+        self._record("migrate_in", dom.uuid, source)
+        self._domains[dom.uuid] = _Domain(uuid=dom.uuid, name=dom.name,
+                                          memory_mib=dom.memory_mib, vcpus=dom.vcpus,
+                                          xml=dom.xml, state=dom.state, boot_id=dom.boot_id)
+        self._publish()
+        self._cond.notify_all()
+
     def _set_state(self, dom: _Domain, state: DomainState) -> None:
         """Change a domain's state; the caller holds ``self._cond``.
 
@@ -267,6 +398,8 @@ class FakeHypervisorDriver(CallRecorder, HypervisorDriver):
         activating = state.active and not dom.state.active
         if activating:
             self._publish((dom.uuid, state))
+        if self.registry is not None and state.active != dom.state.active:
+            self.registry.note(self._uri, dom.uuid, state.active)
         dom.state = state
         if not activating:
             self._publish()

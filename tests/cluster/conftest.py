@@ -81,14 +81,22 @@ def zk_for_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeep
 
 
 class DaemonFactory:
-    """Makes NodeDaemon objects on a fresh ZooKeeper root, sharing fake BMCs."""
+    """Makes NodeDaemon objects on a fresh ZooKeeper root, sharing fake BMCs.
 
-    def __init__(self, zk: ZooKeeperServer, tmp_path: Path) -> None:
+    :param hypervisor: options of the fake hypervisor (over ``memory_mib: 8192``).
+    :param extras: driver extras shared by every daemon (beside the BMC registry).
+    """
+
+    def __init__(self, zk: ZooKeeperServer, tmp_path: Path,
+                 hypervisor: dict[str, Any] | None = None,
+                 extras: dict[str, Any] | None = None) -> None:
         self.zk = zk
         self.tmp_path = tmp_path
         self.started: list[NodeDaemon] = []
         self.stores: list[Store] = []
         self.bmcs = FakeBmcRegistry()
+        self.hypervisor = {"memory_mib": 8192, **(hypervisor or {})}
+        self.extras = {BMC_REGISTRY_KEY: self.bmcs, **(extras or {})}
 
     def __call__(self, nodes: int = 2, migration: dict[str, Any] | None = None,
                  fencing: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
@@ -106,9 +114,9 @@ class DaemonFactory:
                 "zookeeper": {"hosts": [self.zk.hosts], "root": root, "session_timeout": 4},
                 "timers": base_timers, "fencing": fencing or {"enabled": False},
                 "migration": migration or {},
-                "hypervisor": {"driver": "fake", "fake": {"memory_mib": 8192}},
+                "hypervisor": {"driver": "fake", "fake": dict(self.hypervisor)},
                 **(extra or {})})
-            d = NodeDaemon(cfg, driver_extras={BMC_REGISTRY_KEY: self.bmcs})
+            d = NodeDaemon(cfg, driver_extras=dict(self.extras))
             d.start()
             self.started.append(d)
             made.append(d)
