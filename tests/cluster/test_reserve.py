@@ -37,6 +37,10 @@ def reserve_fault(store: Store) -> dict[str, Any] | None:
     return next((f for f in store.faults.all() if f["kind"] == FAULT_KIND), None)
 
 
+def reserve_decisions(store: Store) -> list[Any]:
+    return [d for d in store.decisions.query() if d.kind == "n-minus-one"]
+
+
 def test_reserve_fault_is_raised_when_the_cluster_cannot_lose_a_node_and_cleared_after(
         store: Store) -> None:
     assert reserve_fault(store) is None
@@ -52,13 +56,15 @@ def test_reserve_fault_is_raised_when_the_cluster_cannot_lose_a_node_and_cleared
     assert (fault["subject"], fault["severity"]) == ("cluster", "warning")
     assert "need 9000 MiB" in fault["message"] and "have 8192 MiB" in fault["message"]
     primary = store.cluster.get_primary().value
-    lost = [d for d in store.decisions.query() if d.kind == "n-minus-one"]
+    # the decision is written just after the fault
+    lost = wait_for(lambda: reserve_decisions(store), T, "the reserve-lost decision")
     assert [(d.outcome, d.by) for d in lost] == [("reserve lost", primary)]
     assert lost[0].inputs == {"needed_mib": 9000, "available_mib": 8192,
                               "largest_node": "node3"}
 
     set_vm_state(store, "big3", VMState.STOP)  # 6000 MiB left running: the reserve is back
     wait_for(lambda: reserve_fault(store) is None, T, "the N-1 fault cleared")
-    restored = [d for d in store.decisions.query() if d.kind == "n-minus-one"][1:]
+    restored = wait_for(lambda: reserve_decisions(store)[1:], T,
+                        "the reserve-restored decision")
     assert [d.outcome for d in restored] == ["reserve restored"]
     assert restored[0].inputs["needed_mib"] == 6000
