@@ -113,8 +113,9 @@ def test_crash_is_restarted_with_backoff_then_fails(hv_store: Store,
     assert calls(n1, "start", vm.uuid) == starts + tries  # not restarted again
     assert n1.state(vm.uuid) == "shutoff"  # the crashed guest was cleaned up
     assert lease_holder(store, vm.uuid) is None
-    assert [d.outcome for d in store.decisions.query(vm=vm.uuid) if d.kind == "vm-fail"] == [
-        "failed"]
+    fails = wait_for(lambda: [d.outcome for d in store.decisions.query(vm=vm.uuid)
+                              if d.kind == "vm-fail"], T, "the vm-fail decision (after the state)")
+    assert fails == ["failed"]
 
     set_vm_state(store, "crashy", VMState.START)  # an operator starts it again
     wait_for(lambda: n1.state(vm.uuid) == "running", T, "started from fail")
