@@ -96,7 +96,7 @@ def hook_resources(ctx: ApiContext, core: set[str], entry_points: set[str]) -> d
             raise DriverLoadError(f"{what} returned {type(value).__name__}, not a dict of "
                                   "resource name to controller")
         for name, controller in value.items():
-            if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or name in RESERVED:
+            if not isinstance(name, str) or not _RESOURCE_NAME.fullmatch(name) or name in RESERVED:
                 raise DriverLoadError(f"{what}: {name!r} is not a resource name (a lower-case "
                                       "letter, then a-z, 0-9, '_' or '-'; not index or openapi)")
             clash = ("a core resource" if name in core else
