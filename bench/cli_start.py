@@ -12,8 +12,6 @@ command can go below.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,17 +25,7 @@ from _cluster import quiet  # noqa: E402
 from common import emit, timed_runs  # noqa: E402
 
 from pvc_cli.connections import add_connection  # noqa: E402
-
-
-def pvc_executable() -> str:
-    """The ``pvc`` script next to this interpreter (the virtual environment's), else $PATH's."""
-    beside = Path(sys.executable).parent / "pvc"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("pvc")
-    if found is None:
-        sys.exit("cli_start: no pvc executable (pip install -e . in this environment)")
-    return found
+from pvc_local.demo import client_env, pvc_argv  # noqa: E402
 
 
 def runner(argv: list[str], env: dict[str, str],
@@ -66,20 +54,18 @@ def main() -> int:
     parser.add_argument("--zk-hosts", help="use this ZooKeeper instead of a private one")
     args = parser.parse_args()
     quiet()
-    pvc = pvc_executable()
+    pvc = pvc_argv()
     with api_cluster(args.zk_hosts) as bench:
         bench.populate(args.vms, 0)
         bench.serve(args.vms)
         client_config = bench.tmp / "client.yaml"
         add_connection("bench", "127.0.0.1", bench.server.port, bench.key, default=True,
                        path=client_config)
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PVC_CONNECTION", "PVC_API_KEY")}
-        env["PVC_CLIENT_CONFIG"] = str(client_config)
+        env = client_env(client_config)
         floor = runner([sys.executable, "-c", "pass"], env)
-        help_ = runner([pvc, "--help"], env, b"vm list")
+        help_ = runner([*pvc, "--help"], env, b"vm list")
         last = f"bench{args.vms - 1:05d}".encode() if args.vms else b"[]"
-        vm_list = runner([pvc, "vm", "list", "-f", "json"], env, last)
+        vm_list = runner([*pvc, "vm", "list", "-f", "json"], env, last)
         for warm in (floor, help_, vm_list):  # page cache and bytecode caches warm
             warm()
         # Interleaved, so that a noisy moment weighs on all three alike.

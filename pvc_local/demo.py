@@ -71,6 +71,14 @@ def pvc_argv() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "pvc_cli.app"]
 
 
+def client_env(config: Path) -> dict[str, str]:
+    """This process's environment for a ``pvc`` run that uses only the connections
+    file ``config`` (a caller's PVC_CONNECTION or PVC_API_KEY would override it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PVC_CONNECTION", "PVC_API_KEY")}
+    env["PVC_CLIENT_CONFIG"] = str(config)
+    return env
+
+
 class Pvc:
     """Runs ``pvc`` (an argument list, never a shell) with the demo's connections file."""
 
@@ -78,8 +86,7 @@ class Pvc:
         self.argv = list(argv)
         self.cwd = cwd
         self.out = out
-        self.env = {k: v for k, v in os.environ.items() if k != "PVC_CONNECTION"}
-        self.env["PVC_CLIENT_CONFIG"] = str(config)
+        self.env = client_env(config)
 
     def _run(self, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
         try:

@@ -34,14 +34,16 @@ are pure and unit-tested without ZooKeeper.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pvc_core.clock import Clock
-from pvc_core.coordination.lock import Lock
+from pvc_core.coordination.lock import Lock, ReadWriteLock
 from pvc_core.errors import (
     AlreadyExists,
     Conflict,
@@ -211,6 +213,25 @@ def write_request(client: ZkClient, keyspace: Keyspace, *, target: str | None,
 
 # -- the recipe -----------------------------------------------------------------
 
+log = logging.getLogger("pvc.coordination.election")
+
+
+def transition_free(client: ZkClient, keyspace: Keyspace, identifier: str,
+                    timeout: float) -> bool:
+    """Whether no primary transition holds the primary-transition lock: its read
+    side taken and released at once (within ``timeout``), so the caller is ordered
+    after a relinquish or takeover under way (:meth:`PrimaryElection.transition`).
+
+    :raises StoreUnavailable: ZooKeeper did not answer.
+    """
+    reader = ReadWriteLock(client, keyspace.transition_lock(), identifier).read_lock()
+    try:
+        reader.acquire(timeout=timeout)
+    except LockTimeout:
+        return False
+    reader.release()
+    return True
+
 
 class PrimaryElection:
     """One coordinator's side of the election (kazoo-recipe shaped).
@@ -229,8 +250,39 @@ class PrimaryElection:
         self.ks = keyspace
         self.identifier = check_node_name(identifier)
         self.lock = Lock(client, keyspace.primary_lock(), identifier, clock=clock)
+        #: The write side of the primary-transition read/write lock (see :meth:`transition`).
+        self.transition_lock = ReadWriteLock(client, keyspace.transition_lock(), identifier,
+                                             clock=clock).write_lock()
 
     # -- the lock --------------------------------------------------------------
+
+    @contextmanager
+    def transition(self, timeout: float) -> Iterator[PVCError | None]:
+        """Hold the write side of the primary-transition lock while the block runs.
+
+        A coordinator runs relinquish and takeover in it: readers (flush and
+        ready jobs, which take and release the read side before they start)
+        then begin only after a transition under way has completed, and a
+        takeover begins only after the relinquish before it released it.
+        Readers hold it for an instant. Yields None when taken, or the error
+        when it was not within ``timeout`` (the block runs anyway: a primary
+        matters more than a flush's start); a failed release is left to the
+        session (the contender is ephemeral).
+        """
+        problem: PVCError | None = None
+        held = False
+        try:
+            held = self.transition_lock.acquire(timeout=timeout)
+        except PVCError as exc:
+            problem = exc
+        try:
+            yield problem
+        finally:
+            if held:
+                try:
+                    self.transition_lock.release()
+                except PVCError as exc:  # it vanishes with the session anyway
+                    log.warning("releasing the primary-transition lock: %s", exc)
 
     @property
     def held(self) -> bool:

@@ -37,7 +37,6 @@ from pvc_core.coordination.election import (
     judge,
     stale_claims,
 )
-from pvc_core.coordination.lock import ReadWriteLock
 from pvc_core.daemon.context import NodeContext
 from pvc_core.errors import PVCError, VersionConflict
 from pvc_core.hooks.results import HookResults
@@ -98,8 +97,6 @@ class Coordinator:
         #: How long one queueing for the lock lasts before it is renewed.
         self.lock_wait = max(30.0, 3 * session)
         self.election = PrimaryElection(self.zk, ctx.store.ks, ctx.me, clock=ctx.clock)
-        self.transition_lock = ReadWriteLock(self.zk, ctx.store.ks.transition_lock(), ctx.me,
-                                             clock=ctx.clock).write_lock()
         #: The last state changes, oldest first (for tests and diagnostics).
         self.history: deque[Transition] = deque(maxlen=200)
         self._cond = threading.Condition()
@@ -340,29 +337,11 @@ class Coordinator:
 
     @contextmanager
     def _transition(self, what: str) -> Iterator[None]:
-        """Hold the write side of the primary-transition lock while ``what`` runs.
-
-        Readers (a flush or ready job about to start) queue behind it, so they
-        start only once the relinquish or takeover has completed; a relinquish
-        keeps it until the primary lock is released, so the takeover that
-        follows starts after it. Readers hold it for an instant, so the wait
-        is short; if it is not taken within ``hook_deadline`` (a reader's
-        session is hanging), the step goes on without it: a primary matters
-        more than a flush's start.
-        """
-        held = False
-        try:
-            held = self.transition_lock.acquire(timeout=self.hook_deadline)
-        except PVCError as exc:
-            self.log.warning("%s without the primary-transition lock: %s", what, exc)
-        try:
+        """Run ``what`` under the primary-transition write lock (PrimaryElection.transition)."""
+        with self.election.transition(self.hook_deadline) as problem:
+            if problem is not None:
+                self.log.warning("%s without the primary-transition lock: %s", what, problem)
             yield
-        finally:
-            if held:
-                try:
-                    self.transition_lock.release()
-                except PVCError as exc:  # it vanishes with the session anyway
-                    self.log.warning("releasing the primary-transition lock: %s", exc)
 
     def _takeover(self, request: PrimaryRequest | None) -> None:
         with self._transition("takeover"):

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pvc_core.clock import Deadline
-from pvc_core.coordination.lock import Lock, ReadLock, ReadWriteLock
+from pvc_core.coordination.election import transition_free
+from pvc_core.coordination.lock import Lock
 from pvc_core.daemon.context import NodeContext
 from pvc_core.daemon.joblog import JobRecorder
 from pvc_core.errors import InvalidInput, LockTimeout, NotFound, PVCError, VersionConflict
@@ -170,12 +171,11 @@ class NodeJobRunner:
         taken and released at once, it only orders this job after them.
         """
         said = False
-        reader = ReadWriteLock(self.ctx.store.zk, self.ctx.store.ks.transition_lock(),
-                               self.ctx.me).read_lock()
         while True:
             busy = [f"{n.name} is {n.coordinator_state.value}"
                     for n in self.ctx.store.nodes.all() if n.coordinator_state in _BUSY_COORD]
-            if not busy and not self._transition_free(reader):
+            if not busy and not transition_free(self.ctx.store.zk, self.ctx.store.ks,
+                                                self.ctx.me, POLL):
                 busy = ["the primary-transition lock is held"]
             if not busy:
                 if said:
@@ -190,15 +190,6 @@ class NodeJobRunner:
                 said = True
             # not self.wake: set by any change of this node's record, it would make this spin
             self.ctx.stopping.wait(POLL)
-
-    def _transition_free(self, reader: ReadLock) -> bool:
-        """Take and release the read side of the primary-transition lock (within POLL)."""
-        try:
-            reader.acquire(timeout=POLL)
-        except LockTimeout:
-            return False
-        reader.release()
-        return True
 
     # -- flush ----------------------------------------------------------------
 

@@ -12,11 +12,8 @@ they are scoped to this package, so the suite starts one cluster.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,23 +25,13 @@ import pytest
 
 from pvc_api.server import ApiServer
 from pvc_cli.connections import add_connection
+from pvc_local.demo import client_env, pvc_argv
 from tests.api.conftest import api_server, cluster, keys, store  # noqa: F401  (fixtures)
 from tests.cluster.conftest import wait_for
 
 __all__ = ["Pvc", "Result", "wait_for", "write_xml"]
 
 TIMEOUT = 120.0  # for one pvc run; --wait commands bound themselves with --timeout
-
-
-def pvc_executable() -> str:
-    """The ``pvc`` script of this virtual environment (else the one on $PATH)."""
-    beside = Path(sys.executable).parent / "pvc"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("pvc")
-    if found is None:
-        pytest.fail("the pvc executable is not installed (pip install -e .)")
-    return found
 
 
 def free_port() -> int:
@@ -124,13 +111,12 @@ def client_config(api_server: ApiServer, keys: dict[str, str],  # noqa: F811
 @pytest.fixture(scope="package")
 def pvc(client_config: Path) -> Pvc:
     """``pvc(*args, connection=None)``: run the real executable, stdin not a terminal."""
-    exe = pvc_executable()
-    env = {k: v for k, v in os.environ.items() if k not in ("PVC_CONNECTION", "PVC_API_KEY")}
-    env["PVC_CLIENT_CONFIG"] = str(client_config)
+    exe = pvc_argv()
+    env = client_env(client_config)
 
     def run(*args: str, connection: str | None = None, timeout: float = TIMEOUT) -> Result:
         argv = (["-c", connection] if connection else []) + [str(a) for a in args]
-        proc = subprocess.run([exe, *argv], env=env, stdin=subprocess.DEVNULL,  # noqa: S603
+        proc = subprocess.run([*exe, *argv], env=env, stdin=subprocess.DEVNULL,  # noqa: S603
                               capture_output=True, text=True, timeout=timeout, check=False)
         return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
